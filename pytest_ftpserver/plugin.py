@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import difflib
 import inspect
 import itertools
 import os
@@ -589,13 +590,19 @@ def _check_types(
             )
 
 
+def _unknown(where: str, name: str, valid: Iterable[str]) -> str:
+    choices = sorted(valid)
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{where}: unknown option {name!r}{hint}; valid options: {', '.join(choices)}"
+
+
 def validate_server_options(options: Mapping[str, Any], where: str) -> None:
     """Raise :class:`FTPServerOptionError` naming the first wrong option."""
     keywords = _server_keywords()
     for name in options:
         if name not in keywords and name not in PLUGIN_OPTIONS:
-            valid = ", ".join(sorted([*PLUGIN_OPTIONS, *keywords]))
-            raise FTPServerOptionError(f"{where}: unknown option {name!r} (valid: {valid})")
+            raise FTPServerOptionError(_unknown(where, name, [*PLUGIN_OPTIONS, *keywords]))
     backend = options.get("backend")
     if backend is not None and backend not in BACKENDS:
         raise FTPServerOptionError(
@@ -657,9 +664,7 @@ def make_user(where: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Use
     known = _user_keywords()
     for name in values:
         if name not in known:
-            raise FTPServerOptionError(
-                f"{where}: unknown option {name!r} (valid: {', '.join(sorted(known))})"
-            )
+            raise FTPServerOptionError(_unknown(where, name, known))
     for name in ("login", "password"):
         value = values.get(name)
         if value is not None and not isinstance(value, str):
@@ -765,6 +770,14 @@ class _PluginState:
         self.config = config
         self.loop_thread = EventLoopThread()
         self.live: dict[int, Server] = {}
+        self._defaults: dict[str, Any] | None = None
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Options set on the command line or in the ini file (read once)."""
+        if self._defaults is None:
+            self._defaults = config_defaults(self.config)
+        return self._defaults
 
     def shutdown(self) -> None:
         if not self.loop_thread.running:
@@ -800,7 +813,6 @@ class FTPServerFactory:
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self._request = request
         self._state = _state(request.config)
-        self._defaults = config_defaults(request.config)
         self._tmp_path: pathlib.Path | None = None
         self._numbers = itertools.count(1)
         self.handles: list[FTPServerHandle] = []
@@ -833,7 +845,7 @@ class FTPServerFactory:
         self, options: Mapping[str, Any], users: Sequence[User] | None, where: str
     ) -> FTPServerHandle:
         """Start a server from already collected ``options`` and ``users``."""
-        options = {**self._defaults, **options}
+        options = {**self._state.defaults, **options}
         validate_server_options(options, where)
         if users is not None and options.get("users") is not None:
             raise FTPServerOptionError(
@@ -1087,16 +1099,23 @@ def ftp_server_factory(request: pytest.FixtureRequest) -> Iterator[FTPServerFact
 
 
 @pytest.fixture
-def ftp_server(
-    request: pytest.FixtureRequest, ftp_server_factory: FTPServerFactory
-) -> FTPServerHandle:
+def ftp_server(request: pytest.FixtureRequest) -> FTPServerHandle:
     """A fresh FTP server for this test, already listening; stopped after it.
 
     Shaped by ``@pytest.mark.ftp_server(**options)`` and ``@pytest.mark.ftp_user(...)``
     on the test, its class or its module (the closest wins).
     """
+    where = "@pytest.mark.ftp_server"
     try:
         options, users = marker_options(request.node)
-        return ftp_server_factory.create(options, users, "@pytest.mark.ftp_server")
+        merged = {**_state(request.config).defaults, **options}
+        if merged.get("backend") != "memory" and merged.get("path_io_factory") is None:
+            # Set tmp_path up before the factory so that it is torn down after the server
+            # is stopped (tmp_path may delete the directory at teardown).
+            request.getfixturevalue("tmp_path")
+        factory: FTPServerFactory = request.getfixturevalue("ftp_server_factory")
+        return factory.create(options, users, where)
     except FTPServerOptionError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    # Outside the except block: the report shows the message alone, no exception chain.
+    pytest.fail(message, pytrace=False)
