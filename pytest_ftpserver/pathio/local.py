@@ -1,0 +1,231 @@
+"""Backends on the local file system: PathIO (direct calls) and AsyncPathIO (aiofiles)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import stat as stat_module
+from collections.abc import Callable
+from typing import IO, Any
+
+import aiofiles
+import aiofiles.os
+
+from ..protocol.listing import FileStat
+from .base import AbstractPathIO, FileReader, FileWriter
+
+
+def _to_stat(st: os.stat_result) -> FileStat:
+    return FileStat(
+        size=st.st_size,
+        mtime=st.st_mtime,
+        is_dir=stat_module.S_ISDIR(st.st_mode),
+        mode=st.st_mode,
+        ino=st.st_ino,
+        nlink=st.st_nlink,
+    )
+
+
+def _list_dir(path: pathlib.Path) -> list[tuple[str, FileStat]]:
+    out = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            try:
+                out.append((entry.name, _to_stat(entry.stat())))
+            except OSError:  # vanished, or a dangling symlink: not listable
+                continue
+    return out
+
+
+def _write_open_flags(append: bool, offset: int) -> int:
+    flags = os.O_WRONLY | os.O_CREAT
+    if append:
+        return flags | os.O_APPEND
+    return flags if offset else flags | os.O_TRUNC
+
+
+def _is_inside(root: pathlib.Path, path: pathlib.Path) -> bool:
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+class _LocalReader(FileReader):
+    def __init__(self, file: IO[bytes]) -> None:
+        self.sendfile_file = file
+        self._file = file
+
+    async def read(self, size: int) -> bytes:
+        return self._file.read(size)
+
+    async def close(self) -> None:
+        self._file.close()
+
+
+class _LocalWriter(FileWriter):
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.write_nowait: Callable[[bytes | memoryview], object] = self._write_all
+
+    def _write_all(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    async def write(self, data: bytes | memoryview) -> None:
+        self._write_all(data)
+
+    async def close(self) -> None:
+        os.close(self._fd)
+
+
+class PathIO(AbstractPathIO):
+    """Real files through direct system calls.
+
+    Metadata calls are quick system calls made inline. Downloads are sent with
+    ``loop.sendfile`` (zero copy, never blocking the loop on a socket); uploads are written
+    with ``os.write`` from the socket callback in blocks of up to 1 MiB, which land in the
+    page cache. This measured faster than a worker thread per block (see benchmarks/).
+    """
+
+    async def exists(self, path: pathlib.Path) -> bool:
+        return os.path.exists(path)
+
+    async def stat(self, path: pathlib.Path) -> FileStat:
+        return _to_stat(os.stat(path))
+
+    async def list(self, path: pathlib.Path) -> list[tuple[str, FileStat]]:
+        return _list_dir(path)
+
+    async def mkdir(
+        self, path: pathlib.Path, *, parents: bool = False, exist_ok: bool = False
+    ) -> None:
+        path.mkdir(parents=parents, exist_ok=exist_ok)
+
+    async def rmdir(self, path: pathlib.Path) -> None:
+        os.rmdir(path)
+
+    async def unlink(self, path: pathlib.Path) -> None:
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        os.unlink(path)
+
+    async def rename(self, source: pathlib.Path, destination: pathlib.Path) -> None:
+        os.rename(source, destination)
+
+    async def set_mtime(self, path: pathlib.Path, mtime: float) -> None:
+        os.utime(path, (os.stat(path).st_atime, mtime))
+
+    async def open_read(self, path: pathlib.Path, offset: int = 0) -> FileReader:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        file = open(path, "rb")  # noqa: SIM115 -- closed by the reader
+        if offset:
+            file.seek(offset)
+        return _LocalReader(file)
+
+    async def open_write(
+        self, path: pathlib.Path, *, append: bool = False, offset: int = 0
+    ) -> FileWriter:
+        fd = os.open(path, _write_open_flags(append, offset), 0o644)
+        if offset and not append:
+            # Resuming an upload: what follows the offset is replaced by what arrives.
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+        return _LocalWriter(fd)
+
+    async def is_inside(self, root: pathlib.Path, path: pathlib.Path) -> bool:
+        return _is_inside(root, path)
+
+
+class _AioReader(FileReader):
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    async def read(self, size: int) -> bytes:
+        data: bytes = await self._file.read(size)
+        return data
+
+    async def close(self) -> None:
+        await self._file.close()
+
+
+class _AioWriter(FileWriter):
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    async def write(self, data: bytes | memoryview) -> None:
+        await self._file.write(data)
+
+    async def close(self) -> None:
+        await self._file.close()
+
+
+class AsyncPathIO(AbstractPathIO):
+    """Real files through aiofiles: every call runs in a worker thread, none blocks the loop."""
+
+    async def exists(self, path: pathlib.Path) -> bool:
+        return bool(await aiofiles.os.path.exists(path))
+
+    async def stat(self, path: pathlib.Path) -> FileStat:
+        return _to_stat(await aiofiles.os.stat(path))
+
+    async def list(self, path: pathlib.Path) -> list[tuple[str, FileStat]]:
+        wrapped = aiofiles.os.wrap(_list_dir)
+        result: list[tuple[str, FileStat]] = await wrapped(path)
+        return result
+
+    async def mkdir(
+        self, path: pathlib.Path, *, parents: bool = False, exist_ok: bool = False
+    ) -> None:
+        if parents:
+            await aiofiles.os.makedirs(path, exist_ok=exist_ok)
+        else:
+            try:
+                await aiofiles.os.mkdir(path)
+            except FileExistsError:
+                if not (exist_ok and await aiofiles.os.path.isdir(path)):
+                    raise
+
+    async def rmdir(self, path: pathlib.Path) -> None:
+        await aiofiles.os.rmdir(path)
+
+    async def unlink(self, path: pathlib.Path) -> None:
+        if await aiofiles.os.path.isdir(path) and not await aiofiles.os.path.islink(path):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        await aiofiles.os.remove(path)
+
+    async def rename(self, source: pathlib.Path, destination: pathlib.Path) -> None:
+        await aiofiles.os.rename(source, destination)
+
+    async def set_mtime(self, path: pathlib.Path, mtime: float) -> None:
+        st = await aiofiles.os.stat(path)
+        await aiofiles.os.wrap(os.utime)(path, (st.st_atime, mtime))
+
+    async def open_read(self, path: pathlib.Path, offset: int = 0) -> FileReader:
+        if await aiofiles.os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        file = await aiofiles.open(path, "rb")
+        if offset:
+            await file.seek(offset)
+        return _AioReader(file)
+
+    async def open_write(
+        self, path: pathlib.Path, *, append: bool = False, offset: int = 0
+    ) -> FileWriter:
+        if append:
+            mode = "ab"
+        elif offset:
+            mode = "r+b" if await aiofiles.os.path.exists(path) else "wb"
+        else:
+            mode = "wb"
+        file = await aiofiles.open(path, mode)
+        if offset and not append:
+            await file.seek(offset)
+            await file.truncate()
+        return _AioWriter(file)
+
+    async def is_inside(self, root: pathlib.Path, path: pathlib.Path) -> bool:
+        result: bool = await aiofiles.os.wrap(_is_inside)(root, path)
+        return result

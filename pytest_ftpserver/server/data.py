@@ -1,0 +1,174 @@
+"""Data channels: one protocol object per data connection, passive and active."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+
+from .throttle import ThrottleGroup
+
+# Bytes read from the socket per callback. Large blocks cut the per-block cost that
+# dominates a Python server's throughput; 1 MiB matched the best STOR rate we measured.
+RECEIVE_BUFFER = 1 << 20
+# Bytes queued from the socket before reading pauses, when a consumer reads with await.
+_HIGH_WATER = 4 << 20
+
+
+class DataConnectionClosed(ConnectionError):
+    """The peer closed or reset the data connection before the transfer ended."""
+
+
+class DataConnection(asyncio.BufferedProtocol):
+    """One data connection.
+
+    Received bytes go either straight to a synchronous ``sink`` (uploads to local files or
+    memory: no task and no copy per block) or to a queue read with :meth:`read`.
+    """
+
+    def __init__(self, on_connect: Callable[[DataConnection], bool] | None = None) -> None:
+        self._on_connect = on_connect
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buffer: memoryview | None = None
+        self._read_size = RECEIVE_BUFFER
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._queued = 0
+        self._reader_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._paused_writing = False
+        self._reading_paused = False
+        self.eof = False
+        self.sink: Callable[[memoryview], None] | None = None
+        self.sink_error: BaseException | None = None
+        self.throttle: ThrottleGroup | None = None
+        self.limit: int | None = None  # close after this many received bytes (fault "cut")
+        self.received = 0
+        self.error: Exception | None = None  # set when the peer reset the connection
+
+    # -- protocol callbacks -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self._on_connect is not None and not self._on_connect(self):
+            transport.abort()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(RECEIVE_BUFFER))
+        return self._buffer[: self._read_size]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        assert self._buffer is not None
+        view = self._buffer[:nbytes]
+        if self.limit is not None:
+            room = self.limit - self.received
+            if nbytes >= room:
+                view = view[:room]
+                nbytes = room
+                self.eof = True
+                assert self.transport is not None
+                self.transport.abort()
+        self.received += nbytes
+        if self.sink is not None:
+            try:
+                self.sink(view)
+            except Exception as exc:  # a full disk, say: end the transfer, keep the error
+                self.sink_error = exc
+                self.eof = True
+                assert self.transport is not None
+                self.transport.abort()
+                self._wake_reader()
+                return
+        else:
+            self._chunks.append(bytes(view))
+            self._queued += nbytes
+            if self._queued > _HIGH_WATER:
+                self._pause_reading()
+        if self.throttle is not None and nbytes:
+            delay = self.throttle.consume(nbytes)
+            if delay > 0:
+                self._pause_reading()
+                asyncio.get_running_loop().call_later(delay, self._resume_reading)
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake_reader()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self.error is None:
+            self.error = exc
+        self.eof = True
+        self._wake_reader()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_exception(DataConnectionClosed("data connection lost"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # -- helpers ------------------------------------------------------------------------
+    def set_block_size(self, size: int) -> None:
+        self._read_size = max(1, min(size, RECEIVE_BUFFER))
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self.transport.is_closing():
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def _wake_reader(self) -> None:
+        waiter = self._reader_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_eof(self) -> None:
+        """Wait until the peer has sent everything (sink mode)."""
+        while not self.eof:
+            self._reader_waiter = asyncio.get_running_loop().create_future()
+            await self._reader_waiter
+
+    async def read(self) -> bytes:
+        """The next received block; ``b""`` once the peer has finished."""
+        while not self._chunks:
+            if self.eof:
+                return b""
+            self._reader_waiter = asyncio.get_running_loop().create_future()
+            await self._reader_waiter
+        chunk = self._chunks.popleft()
+        self._queued -= len(chunk)
+        if self._queued <= _HIGH_WATER // 2 and self.throttle is None:
+            self._resume_reading()
+        return chunk
+
+    async def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise DataConnectionClosed("data connection closed")
+        transport.write(data)
+        if self._paused_writing:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            await self._drain_waiter
+
+    async def finish(self) -> None:
+        """Flush what was written and close the connection gracefully."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        await self.closed
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

@@ -1,0 +1,444 @@
+"""The Server: listener, users, limits, statistics, session log and fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import ipaddress
+import logging
+import pathlib
+import ssl as ssl_module
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from ..pathio import AbstractPathIO, PathIO
+from ..protocol import Command, User
+from .session import Session
+from .throttle import Throttle
+
+log = logging.getLogger("pytest_ftpserver")
+
+
+@dataclasses.dataclass
+class Stats:
+    """Counters since the server started. Cheap enough to be always on."""
+
+    connections_total: int = 0
+    connections_active: int = 0
+    connections_peak: int = 0
+    logins: int = 0
+    failed_logins: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    files_sent: int = 0
+    files_received: int = 0
+    commands: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+
+
+class LogEntry(NamedTuple):
+    """One command of one session, with the reply it got. PASS arguments are masked."""
+
+    session_id: int
+    user: str | None
+    verb: str
+    argument: str
+    code: int
+    text: str
+    bytes: int
+    time: float
+
+    def __str__(self) -> str:
+        arg = f" {self.argument}" if self.argument else ""
+        return f"[{self.session_id}] > {self.verb}{arg}\n[{self.session_id}] < {self.code} {self.text}"
+
+
+class ServerError(NamedTuple):
+    """An unexpected exception inside the server, with where it happened."""
+
+    session_id: int
+    verb: str
+    argument: str
+    exception: BaseException
+    traceback: str
+
+
+@dataclasses.dataclass
+class _Fault:
+    verb: str
+    kind: str  # "fail" | "delay" | "cut"
+    times: int | None
+    code: int = 451
+    message: str | None = None
+    seconds: float = 0.0
+    after_bytes: int = 0
+
+
+@dataclasses.dataclass
+class _FaultPlan:
+    """What a command meets: summed delays, the first failure, the first cut."""
+
+    delay: float = 0.0
+    fail: tuple[int, str] | None = None
+    cut: int | None = None
+
+
+_DEFAULT_FAIL_TEXT = {
+    421: "Service not available, closing control connection.",
+    425: "Can't open data connection.",
+    426: "Connection closed; transfer aborted.",
+    450: "Requested file action not taken.",
+    451: "Requested action aborted: local error in processing.",
+    452: "Requested action not taken: insufficient storage space.",
+    500: "Syntax error, command unrecognized.",
+    501: "Syntax error in parameters or arguments.",
+    502: "Command not implemented.",
+    530: "Not logged in.",
+    550: "Requested action not taken: file unavailable.",
+    552: "Requested file action aborted: exceeded storage allocation.",
+    553: "Requested action not taken: file name not allowed.",
+}
+
+_UNSET: Any = object()
+
+
+def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number or None, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+class Server:
+    """An asyncio FTP server.
+
+    ``Server()`` with no users serves anonymous logins with read and write rights on "/",
+    mapped to the current directory. Use ``async with Server(...) as server`` or
+    ``await server.start()`` / ``await server.close()``.
+    """
+
+    def __init__(
+        self,
+        users: Iterable[User] | None = None,
+        *,
+        path_io_factory: Callable[[], AbstractPathIO] = PathIO,
+        maximum_connections: int | None = None,
+        socket_timeout: float | None = None,
+        path_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        wait_future_timeout: float = 1,
+        read_speed_limit: float | None = None,
+        write_speed_limit: float | None = None,
+        read_speed_limit_per_connection: float | None = None,
+        write_speed_limit_per_connection: float | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        implicit_tls: bool = False,
+        tls_required: bool = False,
+        passive_ports: Iterable[int] | None = None,
+        masquerade_address: str | None = None,
+        allow_foreign_addresses: bool = False,
+        allow_privileged_ports: bool = False,
+        login_failure_delay: float = 0.0,
+        max_login_failures: int = 3,
+        log_limit: int = 10_000,
+        banner: str = "pytest-ftpserver ready.",
+    ) -> None:
+        self.users: tuple[User, ...] = tuple(users) if users is not None else (User(),)
+        for user in self.users:
+            if not isinstance(user, User):
+                raise TypeError(f"users must hold User objects, got {user!r}")
+        for name, value in (
+            ("socket_timeout", socket_timeout),
+            ("path_timeout", path_timeout),
+            ("idle_timeout", idle_timeout),
+            ("wait_future_timeout", wait_future_timeout),
+            ("read_speed_limit", read_speed_limit),
+            ("write_speed_limit", write_speed_limit),
+            ("read_speed_limit_per_connection", read_speed_limit_per_connection),
+            ("write_speed_limit_per_connection", write_speed_limit_per_connection),
+        ):
+            _positive(name, value)
+        if maximum_connections is not None:
+            _positive("maximum_connections", maximum_connections)
+        _positive("login_failure_delay", login_failure_delay, allow_zero=True)
+        _positive("max_login_failures", max_login_failures)
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError(f"ssl must be an ssl.SSLContext, got {ssl!r}")
+        if (implicit_tls or tls_required) and ssl is None:
+            raise ValueError("implicit_tls and tls_required need an ssl context (ssl=...)")
+        self.path_io_factory = path_io_factory
+        self.path_io: AbstractPathIO = path_io_factory()
+        if not isinstance(self.path_io, AbstractPathIO):
+            raise TypeError(
+                f"path_io_factory must make an AbstractPathIO, got {type(self.path_io)!r}"
+            )
+        self.maximum_connections = maximum_connections
+        self.socket_timeout = socket_timeout
+        self.path_timeout = path_timeout
+        self.idle_timeout = idle_timeout
+        self.wait_future_timeout = wait_future_timeout
+        self.ssl_context = ssl
+        self.implicit_tls = implicit_tls
+        self.tls_required = tls_required
+        self.passive_ports = list(passive_ports) if passive_ports is not None else None
+        self.masquerade_address = masquerade_address
+        self.allow_foreign_addresses = allow_foreign_addresses
+        self.allow_privileged_ports = allow_privileged_ports
+        self.login_failure_delay = login_failure_delay
+        self.max_login_failures = max_login_failures
+        self.banner = banner
+        self._limits = {
+            "read": read_speed_limit,
+            "write": write_speed_limit,
+            "read_per_connection": read_speed_limit_per_connection,
+            "write_per_connection": write_speed_limit_per_connection,
+        }
+        self._global_throttles: dict[str, Throttle] = {
+            direction: Throttle(rate)
+            for direction, rate in (("read", read_speed_limit), ("write", write_speed_limit))
+            if rate
+        }
+        self._user_throttles: dict[int, dict[str, Throttle]] = {}
+        for index, user in enumerate(self.users):
+            throttles = {}
+            if user.read_speed_limit:
+                throttles["read"] = Throttle(user.read_speed_limit)
+            if user.write_speed_limit:
+                throttles["write"] = Throttle(user.write_speed_limit)
+            self._user_throttles[index] = throttles
+        self.stats = Stats()
+        self.log: collections.deque[LogEntry] = collections.deque(maxlen=log_limit)
+        self.errors: list[ServerError] = []
+        self._faults: dict[str, list[_Fault]] = {}
+        self._sessions: set[Session] = set()
+        self._user_counts: dict[int, int] = {}
+        self._listener: asyncio.AbstractServer | None = None
+        self._session_ids = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.address: tuple[str, int] = ("", 0)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
+        """Bind and listen; returns once the socket accepts connections."""
+        if self._listener is not None:
+            raise RuntimeError("server is already started")
+        self._loop = asyncio.get_running_loop()
+        if self.path_io.creates_base_paths:
+            for user in self.users:
+                await self.path_io.mkdir(user.base_path, parents=True, exist_ok=True)
+                home = user.base_path.joinpath(*pathlib.PurePosixPath(str(user.home_path)).parts[1:])
+                await self.path_io.mkdir(home, parents=True, exist_ok=True)
+        self._listener = await self._loop.create_server(
+            lambda: Session(self),
+            host,
+            port,
+            ssl=self.ssl_context if self.implicit_tls else None,
+            reuse_address=True,
+            backlog=kwargs.pop("backlog", 1024),
+            **kwargs,
+        )
+        sockname = self._listener.sockets[0].getsockname()
+        self.address = (sockname[0], sockname[1])
+        log.debug("listening on %s:%d", *self.address)
+
+    async def close(self) -> None:
+        """Stop listening and drop every session and data channel."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        for session in list(self._sessions):
+            session.close()
+        # Let the aborted transports run their connection_lost callbacks.
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if listener is not None:
+            try:
+                await asyncio.wait_for(listener.wait_closed(), 1)
+            except asyncio.TimeoutError:  # pragma: no cover -- only with stuck clients
+                log.debug("listener did not close within 1 s")
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def is_serving(self) -> bool:
+        return self._listener is not None
+
+    # -- fault injection ----------------------------------------------------------------
+    def fail(
+        self, verb: str, code: int = 451, message: str | None = None, times: int | None = 1
+    ) -> None:
+        """Answer the next ``times`` commands ``verb`` with ``code`` instead of running them."""
+        if not 100 <= int(code) <= 599:
+            raise ValueError(f"code must be an FTP reply code (100-599), got {code!r}")
+        self._add_fault(_Fault(verb.upper(), "fail", times, code=code, message=message))
+
+    def delay(self, verb: str, seconds: float, times: int | None = None) -> None:
+        """Send each reply to ``verb`` ``seconds`` later."""
+        _positive("seconds", seconds)
+        self._add_fault(_Fault(verb.upper(), "delay", times, seconds=seconds))
+
+    def cut(self, verb: str, after_bytes: int = 0, times: int | None = 1) -> None:
+        """Close the data connection after ``after_bytes`` (transfer verbs, reply 426), or
+        drop the control connection without a reply (other verbs)."""
+        if after_bytes < 0:
+            raise ValueError(f"after_bytes must be >= 0, got {after_bytes!r}")
+        self._add_fault(_Fault(verb.upper(), "cut", times, after_bytes=after_bytes))
+
+    def reset_faults(self) -> None:
+        self._faults.clear()
+
+    def _add_fault(self, fault: _Fault) -> None:
+        if fault.times is not None and fault.times < 1:
+            raise ValueError(f"times must be >= 1 or None, got {fault.times!r}")
+        verb = {"XPWD": "PWD", "XCWD": "CWD", "XMKD": "MKD", "XRMD": "RMD", "XCUP": "CDUP"}.get(
+            fault.verb, fault.verb
+        )
+        fault.verb = verb
+        self._faults.setdefault(verb, []).append(fault)
+
+    def _take_faults(self, verb: str) -> _FaultPlan | None:
+        faults = self._faults.get(verb)
+        if not faults:
+            return None
+        plan = _FaultPlan()
+        for fault in list(faults):
+            if fault.kind == "fail" and plan.fail is None:
+                plan.fail = (fault.code, fault.message or _DEFAULT_FAIL_TEXT.get(fault.code, "Fault."))
+            elif fault.kind == "delay":
+                plan.delay += fault.seconds
+            elif fault.kind == "cut" and plan.cut is None:
+                plan.cut = fault.after_bytes
+            else:
+                continue
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    faults.remove(fault)
+        if not faults:
+            del self._faults[verb]
+        return plan
+
+    # -- session bookkeeping ------------------------------------------------------------
+    def _next_session_id(self) -> int:
+        self._session_ids += 1
+        return self._session_ids
+
+    def _loop_time(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _session_opened(self, session: Session) -> bool:
+        stats = self.stats
+        stats.connections_total += 1
+        if self.maximum_connections is not None and len(self._sessions) >= self.maximum_connections:
+            return False
+        self._sessions.add(session)
+        stats.connections_active = len(self._sessions)
+        if stats.connections_active > stats.connections_peak:
+            stats.connections_peak = stats.connections_active
+        return True
+
+    def _session_closed(self, session: Session) -> None:
+        self._sessions.discard(session)
+        self.stats.connections_active = len(self._sessions)
+
+    def _find_user(self, login: str, password: Any = _UNSET) -> User | None:
+        """The first user matching ``login`` (and ``password``, when given)."""
+        for user in self.users:
+            if not user.matches(login):
+                continue
+            if password is _UNSET or user.password is None or user.password == password:
+                return user
+        return None
+
+    def _user_index(self, user: User) -> int:
+        for index, candidate in enumerate(self.users):
+            if candidate is user:
+                return index
+        raise ValueError("unknown user")  # pragma: no cover
+
+    def _user_logged_in(self, user: User) -> bool:
+        index = self._user_index(user)
+        count = self._user_counts.get(index, 0)
+        if user.maximum_connections is not None and count >= user.maximum_connections:
+            return False
+        self._user_counts[index] = count + 1
+        return True
+
+    def _user_logged_out(self, user: User) -> None:
+        index = self._user_index(user)
+        self._user_counts[index] = max(0, self._user_counts.get(index, 0) - 1)
+
+    def _session_throttles(self, user: User) -> dict[str, Throttle]:
+        """The throttles one session of ``user`` uses, keyed "<direction>..."."""
+        throttles: dict[str, Throttle] = {}
+        for direction in ("read", "write"):
+            shared = self._global_throttles.get(direction)
+            if shared is not None:
+                throttles[direction + ":server"] = shared
+            per_connection = self._limits[direction + "_per_connection"]
+            if per_connection:
+                throttles[direction + ":server-connection"] = Throttle(per_connection)
+            user_shared = self._user_throttles[self._user_index(user)].get(direction)
+            if user_shared is not None:
+                throttles[direction + ":user"] = user_shared
+            user_per_connection = getattr(user, f"{direction}_speed_limit_per_connection")
+            if user_per_connection:
+                throttles[direction + ":user-connection"] = Throttle(user_per_connection)
+        return throttles
+
+    @staticmethod
+    def _same_host(host: str, other: str) -> bool:
+        try:
+            a = ipaddress.ip_address(host.split("%")[0])
+            b = ipaddress.ip_address(other.split("%")[0])
+        except ValueError:
+            return host == other
+        if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped is not None:
+            a = a.ipv4_mapped
+        if isinstance(b, ipaddress.IPv6Address) and b.ipv4_mapped is not None:
+            b = b.ipv4_mapped
+        return a == b
+
+    # -- log and errors -----------------------------------------------------------------
+    def _record(self, session: Session, command: Command, code: int, text: str, nbytes: int) -> None:
+        user = session.user.login if session.user is not None else None
+        self.log.append(
+            LogEntry(
+                session.id,
+                user if user is not None else (session._login_name or None),
+                command.verb,
+                command.masked_argument,
+                code,
+                text,
+                nbytes,
+                time.time(),
+            )
+        )
+
+    def _internal_error(self, session: Session, command: Command, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.errors.append(
+            ServerError(session.id, command.verb, command.masked_argument, exc, text)
+        )
+        log.error("session %d: unexpected error in %s:\n%s", session.id, command.verb, text)
+
+    def dialogue(self, session_id: int | None = None) -> str:
+        """The control-channel dialogue of one session (or all), passwords masked."""
+        lines = [str(e) for e in self.log if session_id is None or e.session_id == session_id]
+        return "\n".join(lines)
