@@ -44,6 +44,20 @@ def _write_open_flags(append: bool, offset: int) -> int:
     return flags if offset else flags | os.O_TRUNC
 
 
+def _unlink_file(path: pathlib.Path) -> None:
+    """Replace, do not truncate: a download that has the old file open keeps it whole."""
+    try:
+        if stat_module.S_ISREG(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _replace_open(path: pathlib.Path) -> int:
+    _unlink_file(path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+
 def _is_inside(root: pathlib.Path, path: pathlib.Path) -> bool:
     real_root = os.path.realpath(root)
     real = os.path.realpath(path)
@@ -128,6 +142,8 @@ class PathIO(AbstractPathIO):
     async def open_write(
         self, path: pathlib.Path, *, append: bool = False, offset: int = 0
     ) -> FileWriter:
+        if not append and not offset:
+            _unlink_file(path)
         fd = os.open(path, _write_open_flags(append, offset), 0o644)
         if offset and not append:
             # Resuming an upload: what follows the offset is replaced by what arrives.
@@ -219,7 +235,9 @@ class AsyncPathIO(AbstractPathIO):
         elif offset:
             mode = "r+b" if await aiofiles.os.path.exists(path) else "wb"
         else:
-            mode = "wb"
+            # One worker call, so no reader ever finds the name missing in between.
+            fd = await aiofiles.os.wrap(_replace_open)(path)
+            return _AioWriter(await aiofiles.open(fd, "wb"))
         file = await aiofiles.open(path, mode)
         if offset and not append:
             await file.seek(offset)

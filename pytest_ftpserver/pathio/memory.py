@@ -113,7 +113,7 @@ class MemoryPathIO(AbstractPathIO):
         parts = _parts(path)
         if not parts:
             raise _err(errno.EEXIST, path)
-        parent = self._lookup(pathlib.PurePosixPath(*parts[:-1]) if parts[:-1] else ".")
+        parent = self._lookup(pathlib.PurePosixPath(*parts[:-1]))
         if parent.children is None:
             raise _err(errno.ENOTDIR, path)
         return parent, parts[-1]

@@ -67,6 +67,7 @@ def parse_command_line(raw: bytes) -> Command:
 
     Raises :class:`CommandError` for lines that are not commands.
     """
+    raw = raw.rstrip(b"\r")
     if len(raw) > MAX_LINE_LENGTH:
         raise CommandError(500, "Command line too long.")
     raw = strip_telnet(raw).rstrip(b"\r")

@@ -44,6 +44,8 @@ class DataConnection(asyncio.BufferedProtocol):
         self.throttle: ThrottleGroup | None = None
         self.limit: int | None = None  # close after this many received bytes (fault "cut")
         self.received = 0
+        self.tls = False  # True once the TLS handshake on this connection is done
+        self.handshake: asyncio.Task[DataConnection] | None = None  # started on accept
         self.error: Exception | None = None  # set when the peer reset the connection
 
     # -- protocol callbacks -------------------------------------------------------------

@@ -102,9 +102,6 @@ _DEFAULT_FAIL_TEXT = {
     553: "Requested action not taken: file name not allowed.",
 }
 
-_UNSET: Any = object()
-
-
 def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
     if value is None:
         return
@@ -357,12 +354,13 @@ class Server:
         self._sessions.discard(session)
         self.stats.connections_active = len(self._sessions)
 
-    def _find_user(self, login: str, password: Any = _UNSET) -> User | None:
-        """The first user matching ``login`` (and ``password``, when given)."""
+    def _find_user(self, login: str) -> User | None:
+        """The account ``login`` names: an exact login first, else a catch-all (login=None)."""
         for user in self.users:
-            if not user.matches(login):
-                continue
-            if password is _UNSET or user.password is None or user.password == password:
+            if user.login == login:
+                return user
+        for user in self.users:
+            if user.login is None:
                 return user
         return None
 

@@ -222,7 +222,7 @@ class Session(asyncio.Protocol):
         while not self._closed:
             end = buffer.find(b"\n")
             if end < 0:
-                if len(buffer) > MAX_LINE_LENGTH:
+                if len(buffer) > MAX_LINE_LENGTH + 1:  # + 1: the CR of a CRLF to come
                     # Never hold an overlong line whole: answer once, drop the rest of it.
                     if not self._discarding:
                         self._on_line(CommandError(500, "Command line too long."))
@@ -270,8 +270,8 @@ class Session(asyncio.Protocol):
             transport.write(f"{code} {text}\r\n".encode())
             return
         out = [f"{code}-{lines[0]}"]
-        # Continuation lines start with a space so that none reads as "NNN " by mistake.
-        out.extend(" " + line for line in lines[1:-1])
+        # Handlers indent continuation lines where the RFCs ask for it (FEAT, MLST).
+        out.extend(lines[1:-1])
         out.append(f"{code} {lines[-1]}")
         transport.write(("\r\n".join(out) + "\r\n").encode())
 
@@ -342,9 +342,10 @@ class Session(asyncio.Protocol):
                 self._final(command, *result)
             if self._aborting:
                 self._aborting = False
-                self._send(226, "ABOR command successful.")
                 if self._quit_after_abort:
                     self._quit()
+                else:
+                    self._send(226, "ABOR command successful.")
         finally:
             self._transfer = None
             self._busy = False
@@ -362,7 +363,10 @@ class Session(asyncio.Protocol):
             return
         self._aborting = True
         self._quit_after_abort = command.verb == "QUIT"
-        self.server._record(self, command, 226, "ABOR command successful.", 0)
+        if self._quit_after_abort:
+            self.server._record(self, command, 221, "Goodbye.", 0)
+        else:
+            self.server._record(self, command, 226, "ABOR command successful.", 0)
         assert self._task is not None
         self._task.cancel()
 
@@ -461,8 +465,8 @@ class Session(asyncio.Protocol):
             return 503, "Already logged in."
         if not self._login_name:
             return 503, "Login with USER first."
-        user = self.server._find_user(self._login_name, argument)
-        if user is not None:
+        user = self._candidate
+        if user is not None and user.password == argument:
             return self._login(user)
         self._failures += 1
         self.server.stats.failed_logins += 1
@@ -517,7 +521,7 @@ class Session(asyncio.Protocol):
             features.extend(TLS_FEATURES)
         elif self.server.ssl_context is not None:
             features.extend(("PBSZ", "PROT"))
-        return 211, "\n".join(["Features:", *sorted(features), "End"])
+        return 211, "\n".join(["Features:", *(" " + f for f in sorted(features)), "End"])
 
     def ftp_HELP(self, argument: str) -> ReplyT:
         if argument:
@@ -525,12 +529,14 @@ class Session(asyncio.Protocol):
             if spec is None:
                 return 501, f"Unknown command {argument.strip()!r}."
             return 214, spec.help
-        return 214, "\n".join(["The following commands are recognized:", *help_lines(), "OK."])
+        return 214, "\n".join(
+            ["The following commands are recognized:", *(" " + h for h in help_lines()), "OK."]
+        )
 
     def ftp_SITE(self, argument: str) -> ReplyT:
         sub, _, rest = argument.strip().partition(" ")
         if sub.upper() == "HELP":
-            return 214, "\n".join(["The following SITE commands are recognized:", "HELP", "OK."])
+            return 214, "\n".join(["The following SITE commands are recognized:", " HELP", "OK."])
         return 501, f"Unknown SITE command {sub!r}."
 
     def ftp_OPTS(self, argument: str) -> ReplyT:
@@ -741,14 +747,14 @@ class Session(asyncio.Protocol):
         if not argument:
             lines = [
                 "pytest-ftpserver status:",
-                f"Connected to {self.peer_host}",
-                f"Logged in as {self._login_name or 'anonymous'}",
-                f"TYPE: {'ASCII' if self._ascii else 'BINARY'}, STRUcture: File, MODE: Stream",
+                f" Connected to {self.peer_host}",
+                f" Logged in as {self._login_name or 'anonymous'}",
+                f" TYPE: {'ASCII' if self._ascii else 'BINARY'}, STRUcture: File, MODE: Stream",
                 "End of status.",
             ]
             return 211, "\n".join(lines)
         lines = await self._listing(argument, "LIST")
-        return 213, "\n".join(["Status of " + argument + ":", *lines, "End of status."])
+        return 213, "\n".join(["Status of " + argument + ":", *(" " + x for x in lines), "End of status."])
 
     async def _listing(self, argument: str, verb: str) -> list[str]:
         # Options such as "-la" (gvfs, some GUIs) are accepted and ignored.
@@ -820,14 +826,22 @@ class Session(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[DataConnection] = loop.create_future()
         peer = self.peer_host
+        accepted = False
 
         def accept(connection: DataConnection) -> bool:
+            nonlocal accepted
             transport = connection.transport
             assert transport is not None
             host = transport.get_extra_info("peername")[0]
-            if future.done() or not self.server._same_host(host, peer):
+            if accepted or future.done() or not self.server._same_host(host, peer):
                 log.debug("session %d: refused data connection from %s", self.id, host)
                 return False
+            accepted = True
+            if self._protect_data:
+                # curl and lftp start the TLS handshake as soon as they connect, before the
+                # transfer command; ftplib only after the 150 reply. Start it now, and let
+                # the transfer wait for it after sending 150.
+                connection.handshake = loop.create_task(self._wrap_tls(connection))
             future.set_result(connection)
             return True
 
@@ -963,7 +977,9 @@ class Session(asyncio.Protocol):
         else:
             raise FTPReply(425, "Use PORT, EPRT, PASV or EPSV first.")
         self._send(150, preliminary or f"Opening data connection for {verb}.")
-        if self._protect_data:
+        if connection.handshake is not None:
+            connection = await connection.handshake
+        elif self._protect_data:
             connection = await self._wrap_tls(connection)
         return connection
 
@@ -981,6 +997,7 @@ class Session(asyncio.Protocol):
             raise FTPReply(425, f"TLS negotiation on the data connection failed: {exc}.") from None
         assert transport is not None
         connection.transport = transport  # type: ignore[assignment]
+        connection.tls = True
         return connection
 
     # -- transfers ----------------------------------------------------------------------
@@ -1058,6 +1075,7 @@ class Session(asyncio.Protocol):
             and not self._ascii
             and not self._protect_data
             and self.server.socket_timeout is None
+            and size > 0
         ):
             loop = asyncio.get_running_loop()
             try:
