@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import secrets
 import stat as stat_module
 from collections.abc import Callable
 from typing import IO, Any
@@ -44,18 +46,27 @@ def _write_open_flags(append: bool, offset: int) -> int:
     return flags if offset else flags | os.O_TRUNC
 
 
-def _unlink_file(path: pathlib.Path) -> None:
-    """Replace, do not truncate: a download that has the old file open keeps it whole."""
+def _replace_open(path: pathlib.Path) -> int:
+    """Open a new, empty file that atomically takes the place of ``path``.
+
+    Replacing instead of truncating means a download that has the old file open still gets
+    all of it, and no reader ever finds the name missing or half-written from the start.
+    """
     try:
-        if stat_module.S_ISREG(os.lstat(path).st_mode):
-            os.unlink(path)
+        if stat_module.S_ISDIR(os.stat(path).st_mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
     except FileNotFoundError:
         pass
-
-
-def _replace_open(path: pathlib.Path) -> int:
-    _unlink_file(path)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return fd
 
 
 def _is_inside(root: pathlib.Path, path: pathlib.Path) -> bool:
@@ -143,7 +154,7 @@ class PathIO(AbstractPathIO):
         self, path: pathlib.Path, *, append: bool = False, offset: int = 0
     ) -> FileWriter:
         if not append and not offset:
-            _unlink_file(path)
+            return _LocalWriter(_replace_open(path))
         fd = os.open(path, _write_open_flags(append, offset), 0o644)
         if offset and not append:
             # Resuming an upload: what follows the offset is replaced by what arrives.

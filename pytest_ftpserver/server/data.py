@@ -164,12 +164,18 @@ class DataConnection(asyncio.BufferedProtocol):
             self._drain_waiter = asyncio.get_running_loop().create_future()
             await self._drain_waiter
 
-    async def finish(self) -> None:
-        """Flush what was written and close the connection gracefully."""
+    async def finish(self) -> bool:
+        """End a download: flush what is buffered, then close.
+
+        Returns False when the peer reset the connection before all data left us. We do
+        not wait for the peer's own close: many clients (curl, lftp) keep the data
+        connection open until they have read the 226 reply.
+        """
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
         await self.closed
+        return self.error is None
 
     def abort(self) -> None:
         if self.transport is not None:

@@ -308,9 +308,9 @@ class Session(asyncio.Protocol):
         if faults:
             fault = server._take_faults(verb)
             if fault is not None:
-                return self._start(command, self._faulted(command, handler, fault))
+                return self._start(command, lambda: self._faulted(command, handler, fault))
         if handler.is_async:
-            self._start(command, handler.func(self, command.argument))
+            self._start(command, lambda: handler.func(self, command.argument))
         else:
             try:
                 code, text = handler.func(self, command.argument)
@@ -318,14 +318,20 @@ class Session(asyncio.Protocol):
                 code, text = reply.code, reply.text
             self._final(command, code, text)
 
-    def _start(self, command: Command, coro: Coroutine[Any, Any, ReplyT | None]) -> None:
+    def _start(
+        self, command: Command, make: Callable[[], Coroutine[Any, Any, ReplyT | None]]
+    ) -> None:
         self._busy = True
-        self._task = asyncio.get_running_loop().create_task(self._run(command, coro))
+        self._task = asyncio.get_running_loop().create_task(self._run(command, make))
 
-    async def _run(self, command: Command, coro: Coroutine[Any, Any, ReplyT | None]) -> None:
+    async def _run(
+        self, command: Command, make: Callable[[], Coroutine[Any, Any, ReplyT | None]]
+    ) -> None:
+        # The handler's coroutine is made here, so a task cancelled before it ever ran
+        # (a client that vanished with commands queued) leaves no un-awaited coroutine.
         try:
             try:
-                result = await coro
+                result = await make()
             except FTPReply as reply:
                 result = (reply.code, reply.text)
             except OSError as exc:
@@ -799,7 +805,11 @@ class Session(asyncio.Protocol):
             raise
         if failed is not None:
             return failed
-        await connection.finish()
+        return await self._finish_download(connection)
+
+    async def _finish_download(self, connection: DataConnection) -> ReplyT:
+        if not await connection.finish():
+            return 426, "Data connection reset by peer; transfer aborted."
         return 226, "Transfer complete."
 
     # -- data channel set-up ------------------------------------------------------------
@@ -1055,9 +1065,10 @@ class Session(asyncio.Protocol):
             await reader.close()
         if failed is not None:
             return failed
-        await connection.finish()
-        self.server.stats.files_sent += 1
-        return 226, "Transfer complete."
+        reply = await self._finish_download(connection)
+        if reply[0] == 226:
+            self.server.stats.files_sent += 1
+        return reply
 
     async def _retr(
         self, connection: DataConnection, reader: FileReader, offset: int, size: int
