@@ -145,29 +145,38 @@ def test_abrupt_disconnect_is_ordinary(
 
 @pytest.mark.parametrize("side", ["control", "data", "both"])
 def test_vanishing_mid_download(
-    srv: LiveServer, caplog: pytest.LogCaptureFixture, side: str
+    live_server: StartServer, caplog: pytest.LogCaptureFixture, side: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    raw = srv.raw_logged_in()
-    raw.cmd("TYPE I")
-    host, port = parse_pasv(raw.cmd("PASV"))
-    data = socket.create_connection((host, port), timeout=5)
-    raw.send("RETR file.bin\r\n")
-    assert raw.reply()[:3] in {"125", "150"}
-    data.recv(1000)
-    if side in {"data", "both"}:
-        data.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        data.close()
-    if side in {"control", "both"}:
-        raw.reset()
-    else:
-        reply = raw.reply()
-        assert reply[:3] in {"426", "451"}, reply
-        assert raw.cmd("NOOP").startswith("200")
+    # throttled, so the transfer is surely still running when the client vanishes
+    live = live_server(write_speed_limit_per_connection=200_000)
+    live.put("/file.bin", os.urandom(1_000_000))
+    raw = live.raw_logged_in()
+    data = None
+    try:
+        raw.cmd("TYPE I")
+        host, port = parse_pasv(raw.cmd("PASV"))
+        data = socket.create_connection((host, port), timeout=5)
+        raw.send("RETR file.bin\r\n")
+        assert raw.reply()[:3] in {"125", "150"}
+        data.recv(1000)
+        if side in {"data", "both"}:
+            data.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            data.close()
+        if side in {"control", "both"}:
+            raw.reset()
+        else:
+            reply = raw.reply()
+            assert reply[:3] in {"426", "451"}, reply
+            assert raw.cmd("NOOP").startswith("200")
+    finally:
         raw.close()
-    data.close()
-    assert wait_until(lambda: srv.stats.connections_active == 0)
-    with srv.ftp() as ftp:
+        if data is not None:
+            data.close()
+    assert wait_until(lambda: live.stats.connections_active == 0)
+    with live.ftp() as ftp:
         assert ftp.size("file.bin") == 1_000_000
     noisy = server_records(caplog, logging.WARNING)
     assert not noisy, [r.getMessage() for r in noisy]
