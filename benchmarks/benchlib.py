@@ -27,7 +27,7 @@ REQUIREMENTS = HERE / "requirements.txt"
 DOCS_DIR = REPO / "docs" / "benchmarks"
 RESULTS_MD = DOCS_DIR / "results.md"
 
-URL_RE = re.compile(r"ftp://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d+)")
+URL_RE = re.compile(r"(?:ftp|tcp)://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d+)")
 
 
 # --------------------------------------------------------------------------- environment
@@ -91,7 +91,7 @@ class ServerStartError(RuntimeError):
 
 @dataclass
 class ServerProcess:
-    """An FTP server in a child process that announces ``ftp://HOST:PORT`` on stdout.
+    """A server in a child process that announces ``ftp://HOST:PORT`` (or tcp://) on stdout.
 
     Its output goes to a file, never a pipe, so a chatty server cannot block on a full
     pipe while the harness is busy measuring it.

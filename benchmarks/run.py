@@ -7,8 +7,9 @@ Every server runs as a separate process on 127.0.0.1 (ours through ``python -m
 pytest_ftpserver``, the peers through ``serve_pyftpdlib.py`` and ``serve_aioftp.py``) and is
 driven by one client: Python's ``ftplib`` in this process, reading and writing 1 MiB
 blocks. Rounds are interleaved (every round measures every server, in a rotating order) and
-the table shows medians. A "bare sendfile" server, a socket in this process that only
-``os.sendfile()``s the file, shows what any server could reach with the same client.
+the table shows medians. Two sendfile references (``serve_sendfile.py``: a bare socket
+that only ``os.sendfile()``s the file, once blocking and once paced in 32 KiB per wake-up)
+show what a server could reach with the same client.
 
 The peers come from the package registry into ``benchmarks/.env``, which is made on first
 use; ``--quick`` (tiny sizes, for the smoke test) uses the current interpreter instead when
@@ -26,7 +27,6 @@ import json
 import os
 import shutil
 import socket
-import struct
 import sys
 import tempfile
 import threading
@@ -144,46 +144,18 @@ def make_server(name: str, root: Path, logs: Path, tag: str) -> benchlib.ServerP
     )
 
 
-class BareSendfileServer:
-    """The limit: a listening socket that ``os.sendfile()``s one file to each client."""
+REFERENCES = {"bare sendfile": "whole", "paced sendfile": "paced"}
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.2)
-        self.address: tuple[str, int] = self.listener.getsockname()[:2]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="bare-sendfile", daemon=True)
 
-    def __enter__(self) -> BareSendfileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.listener.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn, open(self.path, "rb") as source:
-                # sendfile needs a blocking socket; a send timeout still bounds it
-                conn.setblocking(True)
-                timeval = struct.pack("ll", int(CLIENT_TIMEOUT), 0)
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-                size, offset = os.fstat(source.fileno()).st_size, 0
-                with contextlib.suppress(OSError):
-                    while offset < size:
-                        sent = os.sendfile(conn.fileno(), source.fileno(), offset, size - offset)
-                        if sent == 0:
-                            break
-                        offset += sent
+def make_reference(label: str, path: Path, logs: Path) -> benchlib.ServerProcess:
+    """The RETR references of serve_sendfile.py: no FTP, just sendfile() on a socket."""
+    mode = REFERENCES[label]
+    return benchlib.ServerProcess(
+        name=label,
+        argv=[sys.executable, str(benchlib.HERE / "serve_sendfile.py"), "--file", str(path),
+              "--mode", mode],
+        log_path=logs / f"sendfile-{mode}.log",
+    )
 
 
 # --------------------------------------------------------------------------- the client
@@ -414,7 +386,8 @@ def measure(params: Params, progress: Callable[[str], None]) -> dict[str, Metric
     size_mib = params.size >> 20
     metrics = {
         "retr": Metric("retr", f"RETR {size_mib} MiB", "MB/s", True, 1.0),
-        "fraction": Metric("fraction", "RETR / bare sendfile", "fraction", True, None),
+        "fraction": Metric("fraction", "RETR / best sendfile reference", "fraction", True,
+                           None),
         "stor": Metric("stor", f"STOR {size_mib} MiB", "MB/s", True, 1.2),
         "logins": Metric("logins", f"{params.logins} sequential connect+login+quit", "s",
                          False, 1.0),
@@ -424,10 +397,16 @@ def measure(params: Params, progress: Callable[[str], None]) -> dict[str, Metric
         "sessions": Metric("sessions", f"concurrent logged-in sessions held (of "
                            f"{params.sessions})", "sessions", True, 1.0),
     }
-    with workspace(params) as (root, logs, small), BareSendfileServer(root / BIG_FILE) as bare:
+    with workspace(params) as (root, logs, small):
         upload_block = os.urandom(BLOCK)
         live: dict[str, benchlib.ServerProcess] = {}
+        references: dict[str, benchlib.ServerProcess] = {}
         try:
+            for label in REFERENCES:
+                try:
+                    references[label] = make_reference(label, root / BIG_FILE, logs).start()
+                except benchlib.ServerStartError as exc:
+                    metrics["retr"].fail(label, exc)
             for name in params.servers:
                 progress(f"starting {name}")
                 try:
@@ -436,14 +415,14 @@ def measure(params: Params, progress: Callable[[str], None]) -> dict[str, Metric
                     for metric in metrics.values():
                         metric.fail(name, exc)
             progress("warming up")
-            warm_up(live, params.size)
+            warm_up(live, references, params.size)
             for round_no in range(params.rounds):
                 order = rotated([n for n in params.servers if n in live], round_no)
                 progress(f"round {round_no + 1}/{params.rounds}: {', '.join(order)}")
-                run_round(params, metrics, order, live, bare, root, logs, small,
+                run_round(params, metrics, order, live, references, root, logs, small,
                           upload_block, round_no)
         finally:
-            for server in live.values():
+            for server in [*live.values(), *references.values()]:
                 server.stop()
     return metrics
 
@@ -467,8 +446,12 @@ def best_of(metric: Metric, names: Sequence[str], repeats: int,
     return best
 
 
-def warm_up(live: dict[str, benchlib.ServerProcess], size: int) -> None:
+def warm_up(live: dict[str, benchlib.ServerProcess],
+            references: dict[str, benchlib.ServerProcess], size: int) -> None:
     """One unrecorded RETR and a few logins per server: page cache, imports, allocator."""
+    for reference in references.values():
+        with contextlib.suppress(Exception):
+            bare_sendfile_mb_s((reference.host, reference.port), size)
     for server in live.values():
         address = (server.host, server.port)
         with contextlib.suppress(Exception):
@@ -477,13 +460,15 @@ def warm_up(live: dict[str, benchlib.ServerProcess], size: int) -> None:
 
 
 def run_round(params: Params, metrics: dict[str, Metric], order: list[str],
-              live: dict[str, benchlib.ServerProcess], bare: BareSendfileServer, root: Path,
+              live: dict[str, benchlib.ServerProcess],
+              references: dict[str, benchlib.ServerProcess], root: Path,
               logs: Path, small: bytes, upload_block: bytes, round_no: int) -> None:
     addresses = {name: (live[name].host, live[name].port) for name in order}
 
     def retr(name: str) -> float:
-        if name == "sendfile":
-            return bare_sendfile_mb_s(bare.address, params.size)
+        if name in references:
+            reference = references[name]
+            return bare_sendfile_mb_s((reference.host, reference.port), params.size)
         return retr_mb_s(addresses[name], params.size)
 
     def stor(name: str) -> float:
@@ -496,8 +481,8 @@ def run_round(params: Params, metrics: dict[str, Metric], order: list[str],
     def parallel(name: str) -> float:
         return parallel_downloads_s(addresses[name], params.parallel, small)
 
-    retr_best = best_of(metrics["retr"], ["sendfile", *order], params.repeats, retr)
-    limit = retr_best.get("sendfile")
+    retr_best = best_of(metrics["retr"], [*references, *order], params.repeats, retr)
+    limit = max((retr_best[label] for label in references if label in retr_best), default=None)
     for name in order:
         if limit and name in retr_best:
             metrics["fraction"].add(name, retr_best[name] / limit)
@@ -533,7 +518,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def table_rows(metrics: dict[str, Metric], params: Params) -> tuple[list[str], list[list[str]]]:
-    headers = ["metric", "unit", *params.servers, "bare sendfile", "ours / best peer",
+    headers = ["metric", "unit", *params.servers, *REFERENCES, "ours / best peer",
                "target", "met"]
     rows: list[list[str]] = []
     for metric in metrics.values():
@@ -542,7 +527,8 @@ def table_rows(metrics: dict[str, Metric], params: Params) -> tuple[list[str], l
                  if (v := metric.result(p)) is not None]
         row = [metric.title, metric.unit + (" ↑" if metric.higher_is_better else " ↓")]
         row += [fmt(metric.result(name), metric.unit) for name in params.servers]
-        row.append(fmt(metric.result("sendfile"), metric.unit) if metric.key == "retr" else "")
+        row += [fmt(metric.result(label), metric.unit) if metric.key == "retr" else ""
+                for label in REFERENCES]
         if metric.key == "fraction":
             row += ["", "ours ≥ 0.80",
                     "n/a" if ours is None else ("yes" if ours >= 0.8 else "no")]
@@ -579,13 +565,13 @@ def plot(metrics: dict[str, Metric], params: Params, path: Path) -> bool:
     except ImportError:
         return False
     colours = {"ours": "#1b7837", "pyftpdlib": "#2166ac", "aioftp": "#b2182b",
-               "sendfile": "#7f7f7f"}
+               "bare sendfile": "#7f7f7f", "paced sendfile": "#bfbfbf"}
     shown = [m for m in metrics.values() if m.key != "fraction"]
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
     for ax, metric in zip(axes.flat, shown, strict=False):
-        names = list(params.servers) + (["sendfile"] if metric.key == "retr" else [])
+        names = list(params.servers) + (list(REFERENCES) if metric.key == "retr" else [])
         values = [metric.result(n) for n in names]
-        labels = ["bare\nsendfile" if n == "sendfile" else n for n in names]
+        labels = [n.replace(" ", "\n") for n in names]
         heights = [v if v is not None else 0.0 for v in values]
         bars = ax.bar(labels, heights, color=[colours.get(n, "#999999") for n in names])
         for bar, value in zip(bars, values, strict=True):
