@@ -850,7 +850,9 @@ class Session(asyncio.Protocol):
             if self._protect_data:
                 # curl and lftp start the TLS handshake as soon as they connect, before the
                 # transfer command; ftplib only after the 150 reply. Start it now, and let
-                # the transfer wait for it after sending 150.
+                # the transfer wait for it after sending 150. Reading stays paused until
+                # start_tls takes over, so the ClientHello is not read as plain data.
+                transport.pause_reading()
                 connection.handshake = loop.create_task(self._wrap_tls(connection))
             future.set_result(connection)
             return True
