@@ -766,3 +766,34 @@ def test_epsv_connection_is_used_once(srv: LiveServer) -> None:
         # a second LIST without a new EPSV has no data connection to use
         reply = raw.cmd("LIST")
         assert reply[:3] in {"425", "503"}, reply
+
+
+def test_masquerade_address_in_pasv_reply(live_server: StartServer) -> None:
+    # only the reply text is checked: nothing ever connects to that address
+    live = live_server(masquerade_address="192.0.2.7")
+    with live.raw_logged_in() as raw:
+        reply = raw.cmd("PASV")
+    assert "(192,0,2,7," in reply, reply
+
+
+@pytest.mark.parametrize("verb", ["STOR", "APPE", "STOU"])
+@pytest.mark.parametrize("setup", ["none", "pasv"])
+def test_upload_refused_with_425_touches_nothing(
+    live_server: StartServer, verb: str, setup: str
+) -> None:
+    live = live_server(wait_future_timeout=0.3)
+    live.put("/keep.txt", b"precious\n")
+    with live.raw_logged_in() as raw:
+        if setup == "pasv":
+            assert raw.cmd("PASV").startswith("227")  # and then nobody connects
+        reply = raw.cmd(f"{verb} keep.txt" if verb != "STOU" else "STOU")
+        if reply[:3] in {"125", "150"}:
+            reply = raw.reply()
+        assert reply[:3] in {"425", "503"}, reply
+        reply = raw.cmd(f"{verb} new.txt" if verb != "STOU" else "STOU")
+        if reply[:3] in {"125", "150"}:
+            reply = raw.reply()
+        assert reply[:3] in {"425", "503"}, reply
+    # no transfer took place: no file is created and none is emptied
+    assert live.names("/") == ["keep.txt"]
+    assert live.read("/keep.txt") == b"precious\n"

@@ -130,3 +130,31 @@ def test_many_sessions_come_and_go_without_growth(live_server: StartServer) -> N
     # the leak check of conftest verifies after teardown that no fd or task is left
     with live.ftp() as ftp:
         assert ftp.sendcmd("NOOP").startswith("200")
+
+
+def test_limited_passive_ports_are_recycled(live_server: StartServer) -> None:
+    from conftest import free_port
+
+    ports = sorted({free_port() for _ in range(2)})
+    live = live_server(passive_ports=ports)
+    first = live.raw_logged_in()
+    second = live.raw_logged_in()
+    third = live.raw_logged_in()
+    try:
+        taken = {parse_pasv(first.cmd("PASV"))[1], parse_pasv(second.cmd("PASV"))[1]}
+        assert taken == set(ports)
+        # every port of the range is in use: a clear refusal, and the session goes on
+        busy = third.cmd("PASV")
+        assert busy[:3] in {"421", "425"}, busy
+        assert third.cmd("NOOP").startswith("200")
+        first.cmd("QUIT")
+        assert first.closed_by_peer()
+
+        def third_gets_a_port() -> bool:
+            reply = third.cmd("PASV")
+            return reply.startswith("227") and parse_pasv(reply)[1] in ports
+
+        assert wait_until(third_gets_a_port, timeout=3, step=0.1)
+    finally:
+        for client in (first, second, third):
+            client.close()

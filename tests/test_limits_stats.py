@@ -143,3 +143,27 @@ def test_refused_connection_and_logins_are_counted(live_server: StartServer) -> 
     assert live.stats.failed_logins == 2
     assert live.stats.logins == 1
     assert live.stats.connections_peak == 1
+
+
+def test_byte_and_file_counts_are_exact_under_concurrency(live_server: StartServer) -> None:
+    import concurrent.futures
+
+    live = live_server()
+    live.put("/shared.bin", b"s" * 50_000)
+
+    def work(i: int) -> None:
+        with live.ftp() as ftp:
+            ftp.storbinary(f"STOR u{i}.bin", io.BytesIO(b"u" * (10_000 + i)))
+            ftp.retrbinary("RETR shared.bin", lambda block: None)
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        list(pool.map(work, range(10)))
+    assert wait_until(lambda: live.stats.connections_active == 0)
+    stats = live.stats
+    assert stats.files_received == 10
+    assert stats.files_sent == 10
+    assert stats.bytes_received == sum(10_000 + i for i in range(10))
+    assert stats.bytes_sent == 10 * 50_000
+    assert stats.logins == 10
+    assert stats.connections_total == 10
+    assert 1 <= stats.connections_peak <= 10
