@@ -9,6 +9,7 @@ import secrets
 import signal
 import ssl
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from . import MemoryPathIO, PathIO, Server, User
@@ -51,18 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tls_context(args: argparse.Namespace) -> tuple[ssl.SSLContext | None, str | None]:
+def _tls_context(
+    args: argparse.Namespace, directory: str
+) -> tuple[ssl.SSLContext | None, str | None]:
     if not (args.tls or args.implicit_tls):
         return None, None
+    from .testca import TestCA
+
     try:
-        from .testca import TestCA
-    except ImportError as exc:  # pragma: no cover -- trustme missing
-        raise SystemExit(f"error: --tls needs trustme (pip install 'pytest-ftpserver[tls]'): {exc}")
-    ca = TestCA()
-    return ca.server_context(), str(ca.ca_cert_path)
+        ca = TestCA(directory)
+    except RuntimeError as exc:  # trustme is missing
+        raise SystemExit(f"error: {exc}") from None
+    return ca.server_ssl_context(), str(ca.ca_cert_path)
 
 
 async def serve(args: argparse.Namespace) -> int:
+    factory: type[PathIO] | type[MemoryPathIO]
     if args.root is not None:
         if not args.root.is_dir():
             print(f"error: --root {args.root} is not a directory", file=sys.stderr)
@@ -77,7 +82,7 @@ async def serve(args: argparse.Namespace) -> int:
         users.append(User(*generated, base_path=base))
     if args.anonymous:
         users.append(User(None, None, base_path=base))
-    ssl_context, ca_path = _tls_context(args)
+    ssl_context, ca_path = _tls_context(args, tempfile.mkdtemp(prefix="pytest-ftpserver-ca-"))
     server = Server(
         users,
         path_io_factory=factory,
@@ -87,8 +92,10 @@ async def serve(args: argparse.Namespace) -> int:
     try:
         await server.start(args.host, args.port)
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 1
     host, port = server.address[:2]
     shown = f"[{host}]" if ":" in host else host

@@ -189,9 +189,10 @@ class MemoryPathIO(AbstractPathIO):
         dst_parent, dst_name = self._parent_dir(destination)
         assert dst_parent.children is not None
         # Moving a directory into itself would detach it from the tree.
-        if node.children is not None:
-            if dst_parent is node or self._is_descendant(node, dst_parent):
-                raise _err(errno.EINVAL, destination)
+        if node.children is not None and (
+            dst_parent is node or self._is_descendant(node, dst_parent)
+        ):
+            raise _err(errno.EINVAL, destination)
         existing = dst_parent.children.get(dst_name)
         if existing is not None and existing.children is not None:
             if node.children is None:

@@ -53,7 +53,9 @@ class LogEntry(NamedTuple):
 
     def __str__(self) -> str:
         arg = f" {self.argument}" if self.argument else ""
-        return f"[{self.session_id}] > {self.verb}{arg}\n[{self.session_id}] < {self.code} {self.text}"
+        return (
+            f"[{self.session_id}] > {self.verb}{arg}\n[{self.session_id}] < {self.code} {self.text}"
+        )
 
 
 class ServerError(NamedTuple):
@@ -101,6 +103,7 @@ _DEFAULT_FAIL_TEXT = {
     552: "Requested file action aborted: exceeded storage allocation.",
     553: "Requested action not taken: file name not allowed.",
 }
+
 
 def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
     if value is None:
@@ -228,7 +231,9 @@ class Server:
         if self.path_io.creates_base_paths:
             for user in self.users:
                 await self.path_io.mkdir(user.base_path, parents=True, exist_ok=True)
-                home = user.base_path.joinpath(*pathlib.PurePosixPath(str(user.home_path)).parts[1:])
+                home = user.base_path.joinpath(
+                    *pathlib.PurePosixPath(str(user.home_path)).parts[1:]
+                )
                 await self.path_io.mkdir(home, parents=True, exist_ok=True)
         self._listener = await self._loop.create_server(
             lambda: Session(self),
@@ -315,7 +320,10 @@ class Server:
         plan = _FaultPlan()
         for fault in list(faults):
             if fault.kind == "fail" and plan.fail is None:
-                plan.fail = (fault.code, fault.message or _DEFAULT_FAIL_TEXT.get(fault.code, "Fault."))
+                plan.fail = (
+                    fault.code,
+                    fault.message or _DEFAULT_FAIL_TEXT.get(fault.code, "Fault."),
+                )
             elif fault.kind == "delay":
                 plan.delay += fault.seconds
             elif fault.kind == "cut" and plan.cut is None:
@@ -414,7 +422,9 @@ class Server:
         return a == b
 
     # -- log and errors -----------------------------------------------------------------
-    def _record(self, session: Session, command: Command, code: int, text: str, nbytes: int) -> None:
+    def _record(
+        self, session: Session, command: Command, code: int, text: str, nbytes: int
+    ) -> None:
         user = session.user.login if session.user is not None else None
         self.log.append(
             LogEntry(

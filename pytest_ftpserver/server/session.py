@@ -51,7 +51,7 @@ from .data import DataConnection, DataConnectionClosed
 from .throttle import Throttle, ThrottleGroup
 
 if TYPE_CHECKING:
-    from .server import Server
+    from .server import Server, _FaultPlan
 
 log = logging.getLogger("pytest_ftpserver")
 
@@ -63,7 +63,7 @@ SEND_BLOCK = 1 << 20
 _TRANSFER_VERBS = frozenset({"RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"})
 
 
-class FTPReply(Exception):  # noqa: N818 -- it is a reply, raised to end a command early
+class FTPReply(Exception):  # it is a reply, raised to end a command early
     """Raised inside a handler to end the command with this reply."""
 
     def __init__(self, code: int, text: str) -> None:
@@ -335,8 +335,8 @@ class Session(asyncio.Protocol):
             except FTPReply as reply:
                 result = (reply.code, reply.text)
             except OSError as exc:
-                reply = _os_error_reply(exc)
-                result = (reply.code, reply.text)
+                refusal = _os_error_reply(exc)
+                result = (refusal.code, refusal.text)
             except asyncio.CancelledError:
                 if not self._aborting:
                     raise
@@ -376,7 +376,9 @@ class Session(asyncio.Protocol):
         assert self._task is not None
         self._task.cancel()
 
-    async def _faulted(self, command: Command, handler: _Handler, fault: Any) -> ReplyT | None:
+    async def _faulted(
+        self, command: Command, handler: _Handler, fault: _FaultPlan
+    ) -> ReplyT | None:
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.fail is not None:
@@ -389,8 +391,9 @@ class Session(asyncio.Protocol):
         self._cut_after = fault.cut
         try:
             if handler.is_async:
-                return await handler.func(self, command.argument)
-            result: ReplyT = handler.func(self, command.argument)
+                awaited: ReplyT | None = await handler.func(self, command.argument)
+                return awaited
+            result: ReplyT | None = handler.func(self, command.argument)
             return result
         finally:
             self._cut_after = None
@@ -540,7 +543,7 @@ class Session(asyncio.Protocol):
         )
 
     def ftp_SITE(self, argument: str) -> ReplyT:
-        sub, _, rest = argument.strip().partition(" ")
+        sub = argument.strip().partition(" ")[0]
         if sub.upper() == "HELP":
             return 214, "\n".join(["The following SITE commands are recognized:", " HELP", "OK."])
         return 501, f"Unknown SITE command {sub!r}."
@@ -683,7 +686,7 @@ class Session(asyncio.Protocol):
         return 250, "Directory removed."
 
     async def ftp_DELE(self, argument: str) -> ReplyT:
-        virtual, real = await self._resolve(argument, write=True)
+        _virtual, real = await self._resolve(argument, write=True)
         await self._io(self.path_io.unlink(real))
         return 250, "File removed."
 
@@ -699,7 +702,7 @@ class Session(asyncio.Protocol):
         self._rename_from = None
         if source is None:
             return 503, "Bad sequence of commands: send RNFR first."
-        virtual, real = await self._resolve(argument, write=True)
+        _virtual, real = await self._resolve(argument, write=True)
         await self._io(self.path_io.rename(source[1], real))
         return 250, "Rename successful."
 
@@ -760,7 +763,9 @@ class Session(asyncio.Protocol):
             ]
             return 211, "\n".join(lines)
         lines = await self._listing(argument, "LIST")
-        return 213, "\n".join(["Status of " + argument + ":", *(" " + x for x in lines), "End of status."])
+        return 213, "\n".join(
+            ["Status of " + argument + ":", *(" " + x for x in lines), "End of status."]
+        )
 
     async def _listing(self, argument: str, verb: str) -> list[str]:
         # Options such as "-la" (gvfs, some GUIs) are accepted and ignored.
@@ -964,9 +969,7 @@ class Session(asyncio.Protocol):
             future = self._passive_future
             try:
                 if not future.done():
-                    await asyncio.wait_for(
-                        asyncio.shield(future), self.server.wait_future_timeout
-                    )
+                    await asyncio.wait_for(asyncio.shield(future), self.server.wait_future_timeout)
                 connection = future.result()
             except asyncio.TimeoutError:
                 self._close_passive()
@@ -1008,7 +1011,7 @@ class Session(asyncio.Protocol):
             connection.abort()
             raise FTPReply(425, f"TLS negotiation on the data connection failed: {exc}.") from None
         assert transport is not None
-        connection.transport = transport  # type: ignore[assignment]
+        connection.transport = transport
         connection.tls = True
         return connection
 
@@ -1150,8 +1153,10 @@ class Session(asyncio.Protocol):
         unique = self._virtual(candidate).name
         return await self._store(candidate, append=False, unique_name=unique)
 
-    async def _store(self, argument: str, *, append: bool, unique_name: str | None = None) -> ReplyT:
-        virtual, real = await self._resolve(argument, write=True)
+    async def _store(
+        self, argument: str, *, append: bool, unique_name: str | None = None
+    ) -> ReplyT:
+        _, real = await self._resolve(argument, write=True)
         offset, self._rest = self._rest, 0
         if await self._io(self.path_io.is_dir(real)):
             return 550, "Is a directory."
@@ -1162,18 +1167,19 @@ class Session(asyncio.Protocol):
                 size = 0
             if offset > size:
                 return 554, f"Restart offset {offset} is past the end of the file."
-        writer = await self._io(self.path_io.open_write(real, append=append, offset=offset))
+        # The data connection first: a transfer that never starts must not touch the file.
+        connection = await self._open_data(
+            "STOR", f"FILE: {unique_name}" if unique_name is not None else None
+        )
         try:
-            connection = await self._open_data(
-                "STOR", f"FILE: {unique_name}" if unique_name is not None else None
-            )
+            writer = await self._io(self.path_io.open_write(real, append=append, offset=offset))
             try:
                 failed = await self._receive(connection, writer)
-            except BaseException:
-                connection.abort()
-                raise
-        finally:
-            await writer.close()
+            finally:
+                await writer.close()
+        except BaseException:
+            connection.abort()
+            raise
         if failed is not None:
             return failed
         self.server.stats.files_received += 1
