@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import difflib
+import functools
 import inspect
 import itertools
 import os
@@ -521,6 +522,7 @@ class FTPServerHandle:
 # --------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _server_keywords() -> dict[str, inspect.Parameter]:
     parameters = inspect.signature(Server).parameters
     return {
@@ -530,6 +532,7 @@ def _server_keywords() -> dict[str, inspect.Parameter]:
     }
 
 
+@functools.cache
 def _type_hints(function: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(function)
@@ -642,12 +645,9 @@ def validate_server_options(options: Mapping[str, Any], where: str) -> None:
     )
 
 
-def _user_keywords() -> set[str]:
-    return (
-        {f.name for f in dataclasses.fields(User)}
-        if dataclasses.is_dataclass(User)
-        else set(inspect.signature(User).parameters)
-    )
+@functools.cache
+def _user_keywords() -> frozenset[str]:
+    return frozenset(inspect.signature(User).parameters)
 
 
 def make_user(where: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> User:
@@ -801,6 +801,7 @@ class _PluginState:
 
 _STATE_KEY = pytest.StashKey[_PluginState]()
 _HANDLES_KEY = pytest.StashKey[list[FTPServerHandle]]()
+_DIALOGUE_SHOWN_KEY = pytest.StashKey[bool]()
 
 
 def _state(config: pytest.Config) -> _PluginState:
@@ -1063,8 +1064,10 @@ def pytest_runtest_makereport(
     if not report.failed:
         return
     handles = item.stash.get(_HANDLES_KEY, None)
-    if not handles:
+    if not handles or item.stash.get(_DIALOGUE_SHOWN_KEY, False):
         return
+    # Once per test: a failing call followed by a teardown error shows the dialogue once.
+    item.stash[_DIALOGUE_SHOWN_KEY] = True
     for handle in handles:
         try:
             text = handle.dialogue()

@@ -206,12 +206,21 @@ def test_server_side_error_fails_the_test_at_teardown(inner: pytest.Pytester) ->
                     ftp.nlst()
             # the test body itself passes; teardown reports the server's error
 
+        @pytest.mark.ftp_server(path_io_factory=BrokenPathIO)
+        def test_listing_and_failing(ftp_server):
+            with ftplib.FTP() as ftp:
+                ftp.connect(ftp_server.host, ftp_server.port)
+                ftp.login(ftp_server.login, ftp_server.password)
+                ftp.nlst()
+
         def test_next_one_is_clean(ftp_server):
             assert ftp_server.errors == []
         """
     )
     result = inner.runpytest()
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(passed=2, failed=1, errors=2)
+    # one dialogue section per failing test, even when both its call and teardown fail
+    assert result.stdout.str().count("- ftp_server dialogue ftp://") == 2
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_listing*",

@@ -96,7 +96,7 @@ def test_implicit_tls_with_aioftp(inner: pytest.Pytester) -> None:
             assert data == b"implicit"
         """
     )
-    inner.runpytest().assert_outcomes(passed=1)
+    inner.runpytest("--tb=native").assert_outcomes(passed=1)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
