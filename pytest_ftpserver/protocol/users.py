@@ -27,7 +27,9 @@ class Permission:
     @property
     def virtual_path(self) -> pathlib.PurePosixPath:
         """The normalized virtual path this permission applies to."""
-        return pathlib.PurePosixPath(str(self.path))
+        path = self.path
+        assert isinstance(path, pathlib.PurePosixPath)  # normalized in __post_init__
+        return path
 
 
 @dataclass

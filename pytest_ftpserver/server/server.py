@@ -410,6 +410,8 @@ class Server:
 
     @staticmethod
     def _same_host(host: str, other: str) -> bool:
+        if host == other:
+            return True
         try:
             a = ipaddress.ip_address(host.split("%")[0])
             b = ipaddress.ip_address(other.split("%")[0])
