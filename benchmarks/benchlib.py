@@ -165,6 +165,17 @@ def running(server: ServerProcess) -> Iterator[ServerProcess]:
         server.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the live threads of ``pid`` (nanosecond schedstat clock)."""
+    total = 0
+    with contextlib.suppress(FileNotFoundError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError), \
+                    open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[0])
+    return total / 1e9
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

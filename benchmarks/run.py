@@ -342,9 +342,19 @@ class Metric:
     target: float | None  # ours / best peer must be >= (higher) or <= (lower) this
     values: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Server CPU milliseconds per operation, every sample: unlike wall time, barely moved
+    # by whatever else the machine runs.
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)
+    operations: int = 1  # what one sample counts, to make CPU time per operation
 
     def add(self, server: str, value: float) -> None:
         self.values.setdefault(server, []).append(value)
+
+    def cpu_result(self, server: str) -> float | None:
+        values = self.cpu_ms.get(server)
+        if not values or server in self.errors:
+            return None
+        return benchlib.median(values)
 
     def fail(self, server: str, exc: BaseException) -> None:
         self.errors.setdefault(server, f"{type(exc).__name__}: {exc}")
@@ -397,6 +407,8 @@ def measure(params: Params, progress: Callable[[str], None]) -> dict[str, Metric
         "sessions": Metric("sessions", f"concurrent logged-in sessions held (of "
                            f"{params.sessions})", "sessions", True, 1.0),
     }
+    metrics["logins"].operations = params.logins
+    metrics["parallel"].operations = params.parallel
     with workspace(params) as (root, logs, small):
         upload_block = os.urandom(BLOCK)
         live: dict[str, benchlib.ServerProcess] = {}
@@ -428,15 +440,24 @@ def measure(params: Params, progress: Callable[[str], None]) -> dict[str, Metric
 
 
 def best_of(metric: Metric, names: Sequence[str], repeats: int,
-            measure_one: Callable[[str], float]) -> dict[str, float]:
-    """Measure every server ``repeats`` times, interleaved; record each one's best."""
+            measure_one: Callable[[str], float],
+            pids: dict[str, int] | None = None) -> dict[str, float]:
+    """Measure every server ``repeats`` times, interleaved; record each one's best.
+
+    For servers in ``pids``, also record the server's CPU time per operation.
+    """
     samples: dict[str, list[float]] = {}
     for _ in range(repeats):
         for name in names:
             if name in metric.errors:
                 continue
+            pid = (pids or {}).get(name)
             try:
+                before = benchlib.cpu_seconds(pid) if pid else 0.0
                 samples.setdefault(name, []).append(measure_one(name))
+                if pid:
+                    used = benchlib.cpu_seconds(pid) - before
+                    metric.cpu_ms.setdefault(name, []).append(used * 1000 / metric.operations)
             except Exception as exc:
                 metric.fail(name, exc)
     best = {name: max(values) if metric.higher_is_better else min(values)
@@ -464,6 +485,7 @@ def run_round(params: Params, metrics: dict[str, Metric], order: list[str],
               references: dict[str, benchlib.ServerProcess], root: Path,
               logs: Path, small: bytes, upload_block: bytes, round_no: int) -> None:
     addresses = {name: (live[name].host, live[name].port) for name in order}
+    pids = {name: live[name].pid for name in order}
 
     def retr(name: str) -> float:
         if name in references:
@@ -481,14 +503,14 @@ def run_round(params: Params, metrics: dict[str, Metric], order: list[str],
     def parallel(name: str) -> float:
         return parallel_downloads_s(addresses[name], params.parallel, small)
 
-    retr_best = best_of(metrics["retr"], [*references, *order], params.repeats, retr)
+    retr_best = best_of(metrics["retr"], [*references, *order], params.repeats, retr, pids)
     limit = max((retr_best[label] for label in references if label in retr_best), default=None)
     for name in order:
         if limit and name in retr_best:
             metrics["fraction"].add(name, retr_best[name] / limit)
-    best_of(metrics["stor"], order, params.repeats, stor)
-    best_of(metrics["logins"], order, 1, logins)
-    best_of(metrics["parallel"], order, 1, parallel)
+    best_of(metrics["stor"], order, params.repeats, stor, pids)
+    best_of(metrics["logins"], order, 1, logins, pids)
+    best_of(metrics["parallel"], order, 1, parallel, pids)
     for name in order:
         try:
             server = make_server(name, root, logs, f"sessions-{round_no}")
@@ -514,6 +536,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:.2f}"
     if unit == "s":
         return f"{value:.3f}"
+    if unit == "ms":
+        return f"{value:.3f}" if value < 10 else f"{value:,.1f}"
     return f"{value:,.1f}"
 
 
@@ -546,6 +570,29 @@ def table_rows(metrics: dict[str, Metric], params: Params) -> tuple[list[str], l
             row += [fmt(ratio, "fraction"), f"{sign} {metric.target:.2f}", met]
         rows.append(row)
     return headers, rows
+
+
+CPU_LABELS = {
+    "retr": "RETR, per transfer",
+    "stor": "STOR, per transfer",
+    "logins": "connect+login+quit, per session",
+    "parallel": "parallel login + 1 MiB RETR, per client",
+}
+
+
+def cpu_table(metrics: dict[str, Metric], params: Params) -> str:
+    """Server CPU milliseconds per operation (medians): a check on noisy wall times."""
+    headers = ["server CPU ms", *params.servers, "ours / leanest peer"]
+    rows = []
+    for key, label in CPU_LABELS.items():
+        metric = metrics[key]
+        ours = metric.cpu_result("ours") if "ours" in params.servers else None
+        peers = [v for p in PEERS if p in params.servers
+                 if (v := metric.cpu_result(p)) is not None]
+        ratio = ours / min(peers) if ours is not None and peers and min(peers) > 0 else None
+        cells = [fmt(metric.cpu_result(name), "ms") for name in params.servers]
+        rows.append([label, *cells, fmt(ratio, "fraction")])
+    return benchlib.markdown_table(headers, rows)
 
 
 def error_lines(metrics: dict[str, Metric]) -> list[str]:
@@ -611,6 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics = measure(params, progress)
     headers, rows = table_rows(metrics, params)
     table = benchlib.markdown_table(headers, rows)
+    cpu = cpu_table(metrics, params)
     errors = error_lines(metrics)
     context = (
         f"{benchlib.machine_line()}; {versions_line()}; commit {benchlib.git_revision()}; "
@@ -619,6 +667,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print()
     print(table)
+    print()
+    print(cpu)
     print()
     print(context)
     if errors:
@@ -629,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "params": asdict(params),
             "context": context,
             "samples": {k: m.values for k, m in metrics.items()},
+            "server_cpu_ms": {k: m.cpu_ms for k, m in metrics.items() if m.cpu_ms},
             "errors": {k: m.errors for k, m in metrics.items() if m.errors},
         }
         args.json.write_text(json.dumps(dump, indent=1))
@@ -648,6 +699,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "MB = 10^6 bytes.",
             "",
             table,
+            "",
+            "Server CPU time per operation (medians; read from /proc, so it hardly depends "
+            "on what else the machine is doing, unlike the wall times above):",
+            "",
+            cpu,
         ]
         if errors:
             body += ["", "Errors:", "", *errors]

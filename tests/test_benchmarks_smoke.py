@@ -22,7 +22,12 @@ NUMBER = re.compile(r"^-?[0-9][0-9,]*(\.[0-9]+)?$")
 
 def parse_table(output: str) -> tuple[list[str], dict[str, dict[str, str]]]:
     """The first markdown table in ``output``: its header and rows keyed by first cell."""
-    lines = [line for line in output.splitlines() if line.startswith("| ")]
+    lines: list[str] = []
+    for line in output.splitlines():
+        if line.startswith("| "):
+            lines.append(line)
+        elif lines:
+            break
     assert lines, f"no table printed:\n{output}"
     split = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
     header, body = split[0], split[1:]
@@ -73,6 +78,7 @@ def test_server_harness_prints_every_row(tmp_path: Path) -> None:
             assert NUMBER.match(rows[title][column]), (title, column, rows[title])
     assert rows["concurrent logged-in sessions held (of 10)"]["ours"] == "10"
     assert "errors:" not in stdout
+    assert "| server CPU ms" in stdout
     results = (tmp_path / "results.md").read_text()
     assert "<!-- begin servers -->" in results
     assert "RETR 1 MiB" in results
