@@ -919,8 +919,8 @@ class FTPServerFactory:
             pathlib.Path(u.base_path).joinpath(*_virtual_parts(str(u.home_path))) for u in users
         ]
         if root is not None:
-            for home in homes:
-                if home == root or root in home.parents:
+            for home in set(homes):
+                if root in home.parents:  # the root itself exists already
                     home.mkdir(parents=True, exist_ok=True)
 
         async def start() -> Server:
@@ -956,23 +956,30 @@ class FTPServerFactory:
         return handle
 
     def close_all(self) -> list[tuple[FTPServerHandle, ServerError]]:
-        """Stop every server (newest first); return the errors the servers recorded."""
-        loop_thread = self._state.loop_thread
-        errors: list[tuple[FTPServerHandle, ServerError]] = []
-        failure: BaseException | None = None
-        for handle in reversed(self.handles):
-            if handle.closed:
-                continue
+        """Stop every server at once; return the errors the servers recorded."""
+        handles = [handle for handle in self.handles if not handle.closed]
+        if not handles:
+            return []
+        for handle in handles:
             handle.closed = True
             self._state.live.pop(id(handle.server), None)
-            try:
-                loop_thread.run(handle.server.close())
-            except BaseException as exc:  # keep closing the others
-                failure = failure or exc
-            errors.extend((handle, error) for error in handle.errors)
-        if failure is not None:
-            raise failure
-        return errors
+
+        async def close() -> tuple[list[BaseException | None], list[list[ServerError]]]:
+            outcomes = await asyncio.gather(
+                *(handle.server.close() for handle in handles), return_exceptions=True
+            )
+            failures = [o if isinstance(o, BaseException) else None for o in outcomes]
+            return failures, [list(handle.server.errors) for handle in handles]
+
+        failures, recorded = self._state.loop_thread.run(close())
+        for failure in failures:
+            if failure is not None:
+                raise failure
+        return [
+            (handle, error)
+            for handle, errors in zip(handles, recorded, strict=True)
+            for error in errors
+        ]
 
 
 def _errors_message(errors: Sequence[tuple[FTPServerHandle, ServerError]]) -> str:
