@@ -1171,6 +1171,12 @@ class Session(asyncio.Protocol):
         connection = await self._open_data(
             "STOR", f"FILE: {unique_name}" if unique_name is not None else None
         )
+        # Limits apply from the first byte, even those that arrive while the file opens.
+        throttle = self._throttle_group("read")
+        connection.throttle = throttle
+        if throttle is not None:
+            connection.set_block_size(throttle.block_size)
+        connection.limit = self._cut_after
         try:
             writer = await self._io(self.path_io.open_write(real, append=append, offset=offset))
             try:
@@ -1188,11 +1194,6 @@ class Session(asyncio.Protocol):
         return 226, "Transfer complete."
 
     async def _receive(self, connection: DataConnection, writer: FileWriter) -> ReplyT | None:
-        throttle = self._throttle_group("read")
-        connection.throttle = throttle
-        if throttle is not None:
-            connection.set_block_size(throttle.block_size)
-        connection.limit = self._cut_after
         stats = self.server.stats
         transfer = self._transfer
         assert transfer is not None
