@@ -111,9 +111,16 @@ def test_class_and_module_markers_closest_wins(inner: pytest.Pytester) -> None:
         def test_factory_ignores_markers(ftp_server_factory):
             server = ftp_server_factory()
             assert server.backend == "tmp_path" and server.login == "user"
+
+        @pytest.mark.parametrize("expected", [
+            "memory",
+            pytest.param("async", marks=pytest.mark.ftp_server(backend="async")),
+        ])
+        def test_parametrize_marks(ftp_server, expected):
+            assert ftp_server.backend == expected
         """
     )
-    inner.runpytest().assert_outcomes(passed=4)
+    inner.runpytest().assert_outcomes(passed=6)
 
 
 MISUSE = {
