@@ -24,8 +24,9 @@ def parse_table(output: str) -> tuple[list[str], dict[str, dict[str, str]]]:
     """The first markdown table in ``output``: its header and rows keyed by first cell."""
     lines: list[str] = []
     for line in output.splitlines():
-        if line.startswith("| "):
-            lines.append(line)
+        if line.startswith("|"):
+            if not line.startswith("|-"):  # the rule under the header
+                lines.append(line)
         elif lines:
             break
     assert lines, f"no table printed:\n{output}"
