@@ -8,7 +8,7 @@ import pytest
 
 # Imported here, before any inner session: pytester's in-process runs forget the modules
 # they imported, and cryptography's Rust core cannot be imported a second time.
-import trustme  # noqa: F401
+pytest.importorskip("trustme")
 
 pytest_plugins = ["pytester"]
 
