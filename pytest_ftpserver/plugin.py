@@ -50,6 +50,7 @@ import pytest
 from pytest_ftpserver import (
     AbstractPathIO,
     AsyncPathIO,
+    LogEntry,
     MemoryPathIO,
     PathIO,
     Permission,
@@ -375,7 +376,7 @@ class FTPServerHandle:
         return self.server.stats
 
     @property
-    def log(self) -> list[Any]:
+    def log(self) -> list[LogEntry]:
         """A snapshot of the server's log entries (``LogEntry``), oldest first."""
         return self._loop_thread.call(lambda: list(self.server.log))
 
@@ -390,7 +391,7 @@ class FTPServerHandle:
 
     def assert_received(
         self, verb: str, argument: str | None = None, count: int | None = None
-    ) -> list[Any]:
+    ) -> list[LogEntry]:
         """Check that ``verb`` (with ``argument``, if given) was received.
 
         ``count=None`` means at least once; otherwise exactly ``count`` times. Returns the
