@@ -32,6 +32,10 @@ class FileWriter(abc.ABC):
     #: the backend writes to local files (no task per block then). ``None`` otherwise.
     write_nowait: Callable[[bytes | memoryview], object] | None = None
 
+    #: The descriptor of a local file being written, when there is one: the server may
+    #: then move upload bytes from the socket into it inside the kernel (splice).
+    fileno: int | None = None
+
     @abc.abstractmethod
     async def write(self, data: bytes | memoryview) -> None: ...
 

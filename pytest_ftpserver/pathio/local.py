@@ -88,8 +88,10 @@ class _LocalReader(FileReader):
 
 
 class _LocalWriter(FileWriter):
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, append: bool = False) -> None:
         self._fd = fd
+        # splice(2) refuses files opened with O_APPEND.
+        self.fileno = None if append else fd
         self.write_nowait: Callable[[bytes | memoryview], object] = self._write_all
 
     def _write_all(self, data: bytes | memoryview) -> None:
@@ -160,7 +162,7 @@ class PathIO(AbstractPathIO):
             # Resuming an upload: what follows the offset is replaced by what arrives.
             os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
-        return _LocalWriter(fd)
+        return _LocalWriter(fd, append=append)
 
     async def is_inside(self, root: pathlib.Path, path: pathlib.Path) -> bool:
         return _is_inside(root, path)

@@ -1093,10 +1093,9 @@ class Session(asyncio.Protocol):
             and self.server.socket_timeout is None
             and size > 0
         ):
-            loop = asyncio.get_running_loop()
             try:
-                sent = await loop.sendfile(transport, file, offset, size)
-            except (ConnectionError, OSError, RuntimeError):
+                sent = await connection.send_file(file.fileno(), offset, size)
+            except (ConnectionError, OSError):
                 connection.abort()
                 return 426, "Data connection closed; transfer aborted."
             self._cmd_bytes += sent
@@ -1200,8 +1199,21 @@ class Session(asyncio.Protocol):
         socket_timeout = self.server.socket_timeout
         before = connection.received
         sink_write = writer.write_nowait
+
+        def count(n: int) -> None:
+            transfer.bytes += n
+            stats.bytes_received += n
+
         try:
-            if sink_write is not None and not self._ascii:
+            if (
+                writer.fileno is not None
+                and not self._ascii
+                and socket_timeout is None
+                and connection.can_splice()
+            ):
+                await connection.splice_into(writer.fileno, count)
+                self._cmd_bytes = connection.received - before
+            elif sink_write is not None and not self._ascii:
                 # Blocks go from the socket callback to the file: no task, no queue.
                 def sink(view: memoryview) -> None:
                     sink_write(view)
