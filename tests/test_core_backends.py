@@ -165,3 +165,34 @@ def test_user_subclass_of_a_backend_is_used(
     live.put("/r.txt", b"r")
     assert download(live, "r.txt") == b"r"
     assert "r.txt" in opened
+
+
+def test_large_transfer_integrity(srv: LiveServer) -> None:
+    blob = os.urandom(8 * 1024 * 1024 + 17)
+    digest = hashlib.sha256(blob).hexdigest()
+    with srv.ftp(timeout=30) as ftp:
+        ftp.storbinary("STOR large.bin", io.BytesIO(blob), blocksize=1 << 20)
+        received = hashlib.sha256()
+        ftp.retrbinary("RETR large.bin", received.update, blocksize=1 << 20)
+    assert received.hexdigest() == digest
+    assert hashlib.sha256(srv.read("/large.bin")).hexdigest() == digest
+
+
+def test_trickled_upload_is_stored_exactly(srv: LiveServer) -> None:
+    import socket
+
+    from conftest import parse_pasv
+
+    pieces = [os.urandom(n) for n in (1, 2, 3, 1000, 1, 65536, 7, 0, 5)]
+    with srv.raw_logged_in() as raw:
+        raw.cmd("TYPE I")
+        host, port = parse_pasv(raw.cmd("PASV"))
+        with socket.create_connection((host, port), timeout=5) as data:
+            data.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.send("STOR trickle.bin\r\n")
+            assert raw.reply()[:3] in {"125", "150"}
+            for piece in pieces:
+                data.sendall(piece)
+                time.sleep(0.02)
+        assert raw.reply().startswith("226")
+    assert srv.read("/trickle.bin") == b"".join(pieces)
