@@ -797,3 +797,15 @@ def test_upload_refused_with_425_touches_nothing(
     # no transfer took place: no file is created and none is emptied
     assert live.names("/") == ["keep.txt"]
     assert live.read("/keep.txt") == b"precious\n"
+
+
+@pytest.mark.parametrize("command", ["AUTH TLS", "AUTH SSL", "PBSZ 0", "PROT P"])
+def test_tls_commands_without_tls_are_refused_but_not_with_530(
+    srv: LiveServer, command: str
+) -> None:
+    with srv.raw() as raw:
+        reply = raw.cmd(command)
+        # no TLS configured: a clear refusal (e.g. 502/504/534/503), never "log in first"
+        assert reply[0] in "45" and not reply.startswith("530"), reply
+        assert raw.cmd("USER user").startswith("331")
+        assert raw.cmd("PASS pass").startswith("230")
