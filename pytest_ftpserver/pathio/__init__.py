@@ -1,4 +1,4 @@
-"""Storage backends behind one async interface (:class:`AbstractPathIO`)."""
+"""Storage backends behind one async interface (``AbstractPathIO``)."""
 
 from .base import AbstractPathIO, FileReader, FileWriter
 from .local import AsyncPathIO, PathIO

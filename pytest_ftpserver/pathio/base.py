@@ -22,7 +22,8 @@ class FileReader(abc.ABC):
         """Up to ``size`` bytes; ``b""`` at the end of the file."""
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the file; called once, after the last ``read``."""
 
 
 class FileWriter(abc.ABC):
@@ -37,10 +38,12 @@ class FileWriter(abc.ABC):
     fileno: int | None = None
 
     @abc.abstractmethod
-    async def write(self, data: bytes | memoryview) -> None: ...
+    async def write(self, data: bytes | memoryview) -> None:
+        """Write all of ``data`` at the current position."""
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Finish the file and release it; called once, after the last ``write``."""
 
 
 class AbstractPathIO(abc.ABC):
@@ -60,18 +63,22 @@ class AbstractPathIO(abc.ABC):
     creates_base_paths = False
 
     @abc.abstractmethod
-    async def exists(self, path: pathlib.Path) -> bool: ...
+    async def exists(self, path: pathlib.Path) -> bool:
+        """Whether a file or a directory exists at ``path``."""
 
     @abc.abstractmethod
-    async def stat(self, path: pathlib.Path) -> FileStat: ...
+    async def stat(self, path: pathlib.Path) -> FileStat:
+        """Size, modification time and kind of ``path`` (``FileNotFoundError`` if none)."""
 
     async def is_dir(self, path: pathlib.Path) -> bool:
+        """Whether ``path`` is a directory (``False`` when it does not exist)."""
         try:
             return (await self.stat(path)).is_dir
         except OSError:
             return False
 
     async def is_file(self, path: pathlib.Path) -> bool:
+        """Whether ``path`` is a file (``False`` when it does not exist)."""
         try:
             return not (await self.stat(path)).is_dir
         except OSError:
@@ -84,22 +91,29 @@ class AbstractPathIO(abc.ABC):
     @abc.abstractmethod
     async def mkdir(
         self, path: pathlib.Path, *, parents: bool = False, exist_ok: bool = False
-    ) -> None: ...
+    ) -> None:
+        """Make the directory ``path``: with ``parents``, its missing parents too; with
+        ``exist_ok``, no error when it already exists as a directory."""
 
     @abc.abstractmethod
-    async def rmdir(self, path: pathlib.Path) -> None: ...
+    async def rmdir(self, path: pathlib.Path) -> None:
+        """Remove the empty directory ``path``."""
 
     @abc.abstractmethod
-    async def unlink(self, path: pathlib.Path) -> None: ...
+    async def unlink(self, path: pathlib.Path) -> None:
+        """Remove the file ``path`` (``IsADirectoryError`` for a directory)."""
 
     @abc.abstractmethod
-    async def rename(self, source: pathlib.Path, destination: pathlib.Path) -> None: ...
+    async def rename(self, source: pathlib.Path, destination: pathlib.Path) -> None:
+        """Move ``source`` to ``destination``, replacing a file of that name."""
 
     @abc.abstractmethod
-    async def set_mtime(self, path: pathlib.Path, mtime: float) -> None: ...
+    async def set_mtime(self, path: pathlib.Path, mtime: float) -> None:
+        """Set the modification time of ``path``, in seconds since the epoch."""
 
     @abc.abstractmethod
-    async def open_read(self, path: pathlib.Path, offset: int = 0) -> FileReader: ...
+    async def open_read(self, path: pathlib.Path, offset: int = 0) -> FileReader:
+        """Open the file ``path`` to read it from byte ``offset`` (set by ``REST``)."""
 
     @abc.abstractmethod
     async def open_write(

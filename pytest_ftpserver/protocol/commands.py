@@ -1,6 +1,6 @@
 """Command lines: parsing and the declarative command table.
 
-Pure code: bytes in, :class:`Command` out. Sockets and asyncio live in ``server``.
+Pure code: bytes in, ``Command`` out. Sockets and asyncio live in ``server``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class CommandError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """One command line: its ``verb`` and everything after the first space."""
+
     verb: str  # upper case, aliases not yet mapped
     argument: str  # everything after the first space, "" when absent
 
@@ -63,9 +65,9 @@ def strip_telnet(raw: bytes) -> bytes:
 
 
 def parse_command_line(raw: bytes) -> Command:
-    """Parse one line (terminator already removed) into a :class:`Command`.
+    """Parse one line (terminator already removed) into a ``Command``.
 
-    Raises :class:`CommandError` for lines that are not commands.
+    Raises ``CommandError`` for lines that are not commands.
     """
     raw = raw.rstrip(b"\r")
     if len(raw) > MAX_LINE_LENGTH:
@@ -87,6 +89,8 @@ def parse_command_line(raw: bytes) -> Command:
 
 
 class Arg(Enum):
+    """Whether a verb takes an argument: never, optionally or always."""
+
     NONE = "none"
     OPTIONAL = "optional"
     REQUIRED = "required"

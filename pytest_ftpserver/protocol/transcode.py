@@ -17,6 +17,7 @@ class ToNetworkAscii:
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> bytes:
+        """The converted chunk; a trailing CR is held back until the next call."""
         if self._pending_cr:
             chunk = b"\r" + chunk
             self._pending_cr = False
@@ -26,6 +27,7 @@ class ToNetworkAscii:
         return chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
     def flush(self) -> bytes:
+        """What is still held back, at the end of the data."""
         if self._pending_cr:
             self._pending_cr = False
             return b"\r"
@@ -41,6 +43,7 @@ class FromNetworkAscii:
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> bytes:
+        """The converted chunk; a trailing CR is held back until the next call."""
         if self._pending_cr:
             chunk = b"\r" + chunk
             self._pending_cr = False
@@ -50,6 +53,7 @@ class FromNetworkAscii:
         return chunk.replace(b"\r\n", b"\n")
 
     def flush(self) -> bytes:
+        """What is still held back, at the end of the data."""
         if self._pending_cr:
             self._pending_cr = False
             return b"\r"

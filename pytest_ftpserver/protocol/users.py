@@ -88,4 +88,5 @@ class User:
         raise AssertionError("a '/' permission always exists")  # pragma: no cover
 
     def matches(self, login: str) -> bool:
+        """Whether this account accepts the login name ``login`` (``login=None``: any)."""
         return self.login is None or self.login == login
