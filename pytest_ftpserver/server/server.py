@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from ..pathio import AbstractPathIO, PathIO
 from ..protocol import Command, User
 from .session import Session
+from .session_base import SessionBase
 from .throttle import Throttle
 
 log = logging.getLogger("pytest_ftpserver")
@@ -425,7 +426,7 @@ class Server:
 
     # -- log and errors -----------------------------------------------------------------
     def _record(
-        self, session: Session, command: Command, code: int, text: str, nbytes: int
+        self, session: SessionBase, command: Command, code: int, text: str, nbytes: int
     ) -> None:
         user = session.user.login if session.user is not None else None
         self.log.append(
@@ -441,7 +442,7 @@ class Server:
             )
         )
 
-    def _internal_error(self, session: Session, command: Command, exc: BaseException) -> None:
+    def _internal_error(self, session: SessionBase, command: Command, exc: BaseException) -> None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.errors.append(
             ServerError(session.id, command.verb, command.masked_argument, exc, text)

@@ -1,0 +1,218 @@
+"""Data channel set-up: PASV, EPSV, PORT, EPRT, and opening (and securing) a connection."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import socket
+import ssl
+
+from .data import DataConnection
+from .fs_commands import FileCommands
+from .session_base import FTPReply, ReplyT, _Transfer
+
+log = logging.getLogger("pytest_ftpserver")
+
+
+class DataChannels(FileCommands):
+    """Setting up data connections: passive and active modes, TLS on the data channel."""
+
+    # -- data channel set-up ------------------------------------------------------------
+    def _close_passive(self) -> None:
+        if self._passive is not None:
+            self._passive.close()
+            self._passive = None
+        future = self._passive_future
+        if future is not None:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().abort()
+            else:
+                future.cancel()
+            self._passive_future = None
+
+    def _data_refusal(self) -> str | None:
+        if self.server.tls_required and not self._protect_data:
+            return "Data connections must be protected: send PROT P."
+        return None
+
+    async def _listen_passive(self) -> int:
+        self._close_passive()
+        self._active_address = None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[DataConnection] = loop.create_future()
+        peer = self.peer_host
+        accepted = False
+
+        def accept(connection: DataConnection) -> bool:
+            nonlocal accepted
+            transport = connection.transport
+            assert transport is not None
+            host = transport.get_extra_info("peername")[0]
+            if accepted or future.done() or not self.server._same_host(host, peer):
+                log.debug("session %d: refused data connection from %s", self.id, host)
+                return False
+            accepted = True
+            if self._protect_data:
+                # curl and lftp start the TLS handshake as soon as they connect, before the
+                # transfer command; ftplib only after the 150 reply. Start it now, and let
+                # the transfer wait for it after sending 150. Reading stays paused until
+                # start_tls takes over, so the ClientHello is not read as plain data.
+                transport.pause_reading()
+                connection.handshake = loop.create_task(self._wrap_tls(connection))
+            future.set_result(connection)
+            return True
+
+        ports: list[int] = [0]
+        if self.server.passive_ports is not None:
+            ports = list(self.server.passive_ports)
+            random.shuffle(ports)
+        last_error: OSError | None = None
+        for port in ports:
+            try:
+                self._passive = await loop.create_server(
+                    lambda: DataConnection(accept), self.local_host, port, backlog=4
+                )
+                break
+            except OSError as exc:
+                last_error = exc
+        else:
+            raise FTPReply(425, f"Cannot open a passive port: {last_error}.")
+        self._passive_future = future
+        port_number: int = self._passive.sockets[0].getsockname()[1]
+        return port_number
+
+    async def ftp_PASV(self, argument: str) -> ReplyT:
+        if self._epsv_all:
+            return 503, "Only EPSV is accepted after EPSV ALL."
+        address = self.server.masquerade_address or self.local_host
+        if address.startswith("::ffff:"):
+            address = address[7:]
+        try:
+            ip = ipaddress.IPv4Address(address)
+        except ValueError:
+            return 425, "PASV works on IPv4 only: use EPSV."
+        port = await self._listen_passive()
+        numbers = ",".join([*str(ip).split("."), str(port >> 8), str(port & 0xFF)])
+        return 227, f"Entering Passive Mode ({numbers})."
+
+    async def ftp_EPSV(self, argument: str) -> ReplyT:
+        arg = argument.strip().upper()
+        if arg == "ALL":
+            self._epsv_all = True
+            return 200, "EPSV ALL accepted."
+        if arg:
+            expected = "1" if self.family == socket.AF_INET else "2"
+            if arg not in ("1", "2"):
+                return 501, f"Unknown network protocol {arg!r}."
+            if arg != expected:
+                return 522, f"Network protocol not supported, use ({expected})."
+        port = await self._listen_passive()
+        return 229, f"Entering Extended Passive Mode (|||{port}|)."
+
+    def _check_active(self, host: str, port: int) -> ReplyT | None:
+        if self._epsv_all:
+            return 503, "Only EPSV is accepted after EPSV ALL."
+        if not self.server.allow_foreign_addresses and not self.server._same_host(
+            host, self.peer_host
+        ):
+            return 504, "Active connections only to the client's own address."
+        if port < 1024 and not self.server.allow_privileged_ports:
+            return 504, "Active connections to privileged ports are refused."
+        if not 0 < port < 65536:
+            return 501, "Port out of range."
+        self._close_passive()
+        self._active_address = (host, port)
+        return None
+
+    def ftp_PORT(self, argument: str) -> ReplyT:
+        parts = argument.strip().split(",")
+        try:
+            numbers = [int(p) for p in parts]
+        except ValueError:
+            return 501, "Syntax: PORT h1,h2,h3,h4,p1,p2"
+        if len(numbers) != 6 or any(not 0 <= n <= 255 for n in numbers):
+            return 501, "Syntax: PORT h1,h2,h3,h4,p1,p2"
+        if self.family != socket.AF_INET and not self.peer_host.startswith("::ffff:"):
+            return 522, "PORT is for IPv4: use EPRT."
+        host = ".".join(str(n) for n in numbers[:4])
+        refusal = self._check_active(host, numbers[4] * 256 + numbers[5])
+        return refusal or (200, "PORT command successful.")
+
+    def ftp_EPRT(self, argument: str) -> ReplyT:
+        text = argument.strip()
+        if len(text) < 7:
+            return 501, "Syntax: EPRT |proto|address|port|"
+        fields = text[1:-1].split(text[0])
+        if len(fields) != 3 or text[-1] != text[0]:
+            return 501, "Syntax: EPRT |proto|address|port|"
+        proto, host, port_text = fields
+        if proto not in ("1", "2"):
+            return 522, "Network protocol not supported, use (1,2)."
+        try:
+            ip = ipaddress.ip_address(host)
+            port = int(port_text)
+        except ValueError:
+            return 501, "Bad address or port in EPRT."
+        if (proto == "1") != (ip.version == 4):
+            return 501, "EPRT protocol and address family disagree."
+        refusal = self._check_active(str(ip), port)
+        return refusal or (200, "EPRT command successful.")
+
+    async def _open_data(self, verb: str, preliminary: str | None = None) -> DataConnection:
+        refusal = self._data_refusal()
+        if refusal:
+            raise FTPReply(521, refusal)
+        loop = asyncio.get_running_loop()
+        # From here on ABOR, STAT and QUIT are answered at once.
+        self._transfer = _Transfer(verb)
+        if self._passive_future is not None:
+            future = self._passive_future
+            try:
+                if not future.done():
+                    await asyncio.wait_for(asyncio.shield(future), self.server.wait_future_timeout)
+                connection = future.result()
+            except asyncio.TimeoutError:
+                self._close_passive()
+                raise FTPReply(425, "No data connection was made in time.") from None
+            finally:
+                if self._passive is not None:
+                    self._passive.close()
+                    self._passive = None
+                self._passive_future = None
+        elif self._active_address is not None:
+            host, port = self._active_address
+            self._active_address = None
+            try:
+                _, connection = await asyncio.wait_for(
+                    loop.create_connection(DataConnection, host, port),
+                    self.server.wait_future_timeout,
+                )
+            except (OSError, asyncio.TimeoutError) as exc:
+                raise FTPReply(425, f"Cannot open data connection: {exc}.") from None
+        else:
+            raise FTPReply(425, "Use PORT, EPRT, PASV or EPSV first.")
+        self._send(150, preliminary or f"Opening data connection for {verb}.")
+        if connection.handshake is not None:
+            connection = await connection.handshake
+        elif self._protect_data:
+            connection = await self._wrap_tls(connection)
+        return connection
+
+    async def _wrap_tls(self, connection: DataConnection) -> DataConnection:
+        context = self.server.ssl_context
+        assert context is not None and connection.transport is not None
+        loop = asyncio.get_running_loop()
+        try:
+            transport = await asyncio.wait_for(
+                loop.start_tls(connection.transport, connection, context, server_side=True),
+                self.server.socket_timeout or 30,
+            )
+        except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as exc:
+            connection.abort()
+            raise FTPReply(425, f"TLS negotiation on the data connection failed: {exc}.") from None
+        assert transport is not None
+        connection.transport = transport
+        connection.tls = True
+        return connection
