@@ -99,9 +99,10 @@ async def serve(args: argparse.Namespace) -> int:
         return 1
     host, port = server.address[:2]
     shown = f"[{host}]" if ":" in host else host
-    scheme = "ftps" if args.implicit_tls else "ftp"
     tree = str(base) if args.root is not None else "in-memory tree"
-    print(f"serving {tree} on {scheme}://{shown}:{port}", flush=True)
+    # Always an ftp://HOST:PORT on this line: scripts parse it (api.md section 5).
+    tls_note = f" (implicit TLS: connect as ftps://{shown}:{port})" if args.implicit_tls else ""
+    print(f"serving {tree} on ftp://{shown}:{port}{tls_note}", flush=True)
     for login, password in args.user:
         print(f"user {login} password {password}", flush=True)
     if generated is not None:
