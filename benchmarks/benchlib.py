@@ -222,14 +222,20 @@ def write_section(path: Path, key: str, body: str) -> None:
 
 
 def git_revision() -> str:
+    """HEAD's short hash, with ``+dirty`` when the server's code differs from it (the
+    benchmarks run the working tree)."""
     try:
-        out = subprocess.run(
+        head = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
             capture_output=True, text=True, timeout=10, check=True,
-        )
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "pytest_ftpserver"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return out.stdout.strip()
+    return head + ("+dirty" if changed else "")
 
 
 def package_version(name: str) -> str:
