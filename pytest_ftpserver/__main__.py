@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ftplib
+import io
 import pathlib
 import secrets
 import signal
+import socket
 import ssl
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from . import MemoryPathIO, PathIO, Server, User
 
@@ -112,7 +116,7 @@ async def serve(args: argparse.Namespace) -> int:
     if ca_path is not None:
         print(f"test CA certificate: {ca_path}", flush=True)
     if args.demo:
-        await asyncio.to_thread(_demo_session, server, users[0])
+        await asyncio.to_thread(_demo_session, server, users[0], ca_path)
         await server.close()
         return 0
     stop = asyncio.Event()
@@ -124,15 +128,36 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_session(server: Server, user: User) -> None:
-    """What a test does: log in, upload, list, download, check, quit."""
-    import ftplib
-    import io
+class _ImplicitFTPTLS(ftplib.FTP_TLS):
+    """ftplib speaks implicit FTPS once the socket is wrapped before the greeting."""
 
-    ftp = ftplib.FTP_TLS() if server.ssl_context is not None else ftplib.FTP()
+    def connect(
+        self, host: str = "", port: int = 0, timeout: float = -999, source_address: Any = None
+    ) -> str:
+        self.host, self.port = host, port
+        if timeout != -999:
+            self.timeout = timeout
+        raw = socket.create_connection((host, port), self.timeout)
+        self.sock = self.context.wrap_socket(raw, server_hostname=host)
+        self.af = self.sock.family
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+
+def _demo_session(server: Server, user: User, ca_path: str | None) -> None:
+    """What a test does: log in, upload, list, download, check, quit."""
+    ftp: ftplib.FTP
+    if server.ssl_context is None:
+        ftp = ftplib.FTP()
+    else:
+        context = ssl.create_default_context(cafile=ca_path)
+        ftp = (_ImplicitFTPTLS if server.implicit_tls else ftplib.FTP_TLS)(context=context)
     ftp.connect(*server.address[:2], timeout=10)
     print("<", ftp.getwelcome())
     print("<", ftp.login(user.login or "anonymous", user.password or ""))
+    if isinstance(ftp, ftplib.FTP_TLS):
+        print("<", ftp.prot_p())
     print("<", ftp.mkd("demo"))
     payload = b"hello from pytest-ftpserver\n" * 1000
     print("<", ftp.storbinary("STOR demo/hello.txt", io.BytesIO(payload)))
