@@ -144,7 +144,7 @@ class Server:
         masquerade_address: str | None = None,
         allow_foreign_addresses: bool = False,
         allow_privileged_ports: bool = False,
-        login_failure_delay: float = 0.0,
+        login_failure_delay: float = 0.5,
         max_login_failures: int = 3,
         log_limit: int = 10_000,
         banner: str = "pytest-ftpserver ready.",
