@@ -71,6 +71,18 @@ def _tls_context(
 
 
 async def serve(args: argparse.Namespace) -> int:
+    # Signal handlers first: a SIGINT sent as soon as the address is printed must stop the
+    # server cleanly, not raise KeyboardInterrupt.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # The test CA lives only as long as this server.
+    with tempfile.TemporaryDirectory(prefix="pytest-ftpserver-ca-") as ca_directory:
+        return await _serve(args, stop, ca_directory)
+
+
+async def _serve(args: argparse.Namespace, stop: asyncio.Event, ca_directory: str) -> int:
     factory: type[PathIO] | type[MemoryPathIO]
     if args.root is not None:
         if not args.root.is_dir():
@@ -86,7 +98,7 @@ async def serve(args: argparse.Namespace) -> int:
         users.append(User(*generated, base_path=base))
     if args.anonymous:
         users.append(User(None, None, base_path=base))
-    ssl_context, ca_path = _tls_context(args, tempfile.mkdtemp(prefix="pytest-ftpserver-ca-"))
+    ssl_context, ca_path = _tls_context(args, ca_directory)
     server = Server(
         users,
         path_io_factory=factory,
@@ -119,10 +131,6 @@ async def serve(args: argparse.Namespace) -> int:
         await asyncio.to_thread(_demo_session, server, users[0], ca_path)
         await server.close()
         return 0
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.close()
     return 0

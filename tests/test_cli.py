@@ -141,6 +141,10 @@ def test_explicit_tls_with_the_printed_ca() -> None:
             out = io.BytesIO()
             ftp.retrbinary("RETR s.txt", out.write)
             assert out.getvalue() == b"secret"
+        running.process.send_signal(signal.SIGINT)
+        assert running.process.wait(10) == 0
+    # The generated CA lives only as long as the server.
+    assert not os.path.exists(running.ca_path())
 
 
 @pytest.mark.parametrize("flags", [[], ["--tls"], ["--implicit-tls"]])
