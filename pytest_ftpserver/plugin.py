@@ -360,6 +360,7 @@ class FTPServerHandle:
 
     @property
     def address(self) -> tuple[str, int]:
+        """``(host, port)`` the server listens on."""
         return (self.host, self.port)
 
     @property
@@ -373,10 +374,19 @@ class FTPServerHandle:
         state = " closed" if self.closed else ""
         return f"<FTPServerHandle {self.url} backend={self.backend}{state}>"
 
+    def stop(self) -> None:
+        """Stop the server now: close every session and stop listening.
+
+        For testing a client against a server that goes away. Errors the server recorded
+        are still reported at teardown; stopping twice is harmless.
+        """
+        self._loop_thread.run(self.server.close())
+
     # -- what happened --------------------------------------------------------------------
 
     @property
     def stats(self) -> Stats:
+        """The server's live counters (``Stats``)."""
         return self.server.stats
 
     @property
