@@ -150,6 +150,7 @@ class Server:
         banner: str = "pytest-ftpserver ready.",
     ) -> None:
         self.users: tuple[User, ...] = tuple(users) if users is not None else (User(),)
+        """The accounts, in the order logins are matched (exact login first)."""
         for user in self.users:
             if not isinstance(user, User):
                 raise TypeError(f"users must hold User objects, got {user!r}")
@@ -174,6 +175,7 @@ class Server:
             raise ValueError("implicit_tls and tls_required need an ssl context (ssl=...)")
         self.path_io_factory = path_io_factory
         self.path_io: AbstractPathIO = path_io_factory()
+        """The one storage backend shared by every session (an in-memory tree lives here)."""
         if not isinstance(self.path_io, AbstractPathIO):
             raise TypeError(
                 f"path_io_factory must make an AbstractPathIO, got {type(self.path_io)!r}"
@@ -213,8 +215,11 @@ class Server:
                 throttles["write"] = Throttle(user.write_speed_limit)
             self._user_throttles[index] = throttles
         self.stats = Stats()
+        """Live counters since the server was made (``Stats``)."""
         self.log: collections.deque[LogEntry] = collections.deque(maxlen=log_limit)
+        """The last ``log_limit`` commands of every session, with replies (``LogEntry``)."""
         self.errors: list[ServerError] = []
+        """Unexpected exceptions inside the server: our bugs, or a custom backend's."""
         self._faults: dict[str, list[_Fault]] = {}
         self._sessions: set[Session] = set()
         self._user_counts: dict[int, int] = {}
@@ -222,6 +227,7 @@ class Server:
         self._session_ids = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.address: tuple[str, int] = ("", 0)
+        """``(host, port)`` actually bound; ``("", 0)`` before ``start()``."""
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
@@ -279,6 +285,7 @@ class Server:
 
     @property
     def is_serving(self) -> bool:
+        """Whether the server listens (between ``start()`` and ``close()``)."""
         return self._listener is not None
 
     # -- fault injection ----------------------------------------------------------------
@@ -303,6 +310,7 @@ class Server:
         self._add_fault(_Fault(verb.upper(), "cut", times, after_bytes=after_bytes))
 
     def reset_faults(self) -> None:
+        """Forget every fault not yet used up."""
         self._faults.clear()
 
     def _add_fault(self, fault: _Fault) -> None:
