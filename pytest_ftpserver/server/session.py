@@ -80,6 +80,9 @@ class Session(Transfers):
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
+        if self._write_stall is not None:
+            self._write_stall.cancel()
+            self._write_stall = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._close_passive()
@@ -163,7 +166,31 @@ class Session(Transfers):
     def _run_pending(self) -> None:
         while self._pending and not self._busy and not self._closed:
             self._dispatch(self._pending.popleft())
-        if not self._pending and self.transport is not None and not self._closed:
+        if (
+            not self._pending
+            and not self._writing_paused
+            and self.transport is not None
+            and not self._closed
+        ):
+            self.transport.resume_reading()
+
+    # -- a client that does not read its replies ----------------------------------------
+    def pause_writing(self) -> None:
+        # Read no more commands until the client reads the replies it has; with a
+        # socket_timeout, give up on a client that stops reading for that long.
+        self._writing_paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+        timeout = self.server.socket_timeout
+        if timeout is not None and self._write_stall is None:
+            self._write_stall = asyncio.get_running_loop().call_later(timeout, self.close)
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._write_stall is not None:
+            self._write_stall.cancel()
+            self._write_stall = None
+        if len(self._pending) <= 64 and self.transport is not None and not self._closed:
             self.transport.resume_reading()
 
     # -- dispatch -----------------------------------------------------------------------

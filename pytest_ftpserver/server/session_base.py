@@ -97,6 +97,9 @@ class SessionBase(asyncio.Protocol):
         self._quit_after_abort = False
         self._transfer: _Transfer | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
+        # Set while the client does not read our replies (the transport's buffer is full).
+        self._write_stall: asyncio.TimerHandle | None = None
+        self._writing_paused = False
         self._last_activity = 0.0
         # login state
         self.user: User | None = None
