@@ -9,6 +9,7 @@ pytest_plugins = ["pytester"]
 INI = """
 [pytest]
 addopts = -p no:hypothesispytest
+asyncio_default_fixture_loop_scope = function
 """
 
 
