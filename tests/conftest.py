@@ -523,3 +523,20 @@ async def serve(*args: Any, host: str = "127.0.0.1", **options: Any) -> AsyncIte
     assert not others, f"tasks still running after close(): {others!r}"
     errors = list(getattr(server, "errors", []) or [])
     assert not errors, f"unexpected exceptions inside the server: {errors!r}"
+
+
+# Inner pytest sessions (pytester) of the plugin tests: hypothesis's plugin costs about
+# 0.5 s per session and is not used there.
+INNER_INI = """
+[pytest]
+addopts = -p no:hypothesispytest
+asyncio_mode = strict
+asyncio_default_fixture_loop_scope = function
+"""
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester with the inner sessions' ini file written."""
+    pytester.makeini(INNER_INI)
+    return pytester

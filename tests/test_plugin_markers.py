@@ -5,22 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from conftest import INNER_INI as INI
 
 pytest_plugins = ["pytester"]
-
-# Inner sessions skip hypothesis's plugin: it costs ~0.5 s per session and is not used.
-INI = """
-[pytest]
-addopts = -p no:hypothesispytest
-asyncio_mode = strict
-asyncio_default_fixture_loop_scope = function
-"""
-
-
-@pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    return pytester
 
 
 def _has_ipv6_loopback() -> bool:

@@ -9,20 +9,6 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-# Inner sessions skip hypothesis's plugin: it costs ~0.5 s per session and is not used.
-INI = """
-[pytest]
-addopts = -p no:hypothesispytest
-asyncio_mode = strict
-asyncio_default_fixture_loop_scope = function
-"""
-
-
-@pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    return pytester
-
 
 def test_under_xdist_two_workers(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     inner.makepyfile(

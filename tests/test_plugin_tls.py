@@ -12,20 +12,6 @@ pytest.importorskip("trustme")
 
 pytest_plugins = ["pytester"]
 
-# Inner sessions skip hypothesis's plugin: it costs ~0.5 s per session and is not used.
-INI = """
-[pytest]
-addopts = -p no:hypothesispytest
-asyncio_mode = strict
-asyncio_default_fixture_loop_scope = function
-"""
-
-
-@pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    return pytester
-
 
 def test_explicit_tls_with_ftplib_verifying_the_certificate(inner: pytest.Pytester) -> None:
     inner.makepyfile(
