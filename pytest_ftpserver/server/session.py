@@ -17,7 +17,7 @@ import pathlib
 import socket
 import ssl
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..protocol import (
     COMMANDS,
@@ -225,12 +225,15 @@ class Session(Transfers):
                 return self._start(command, lambda: self._faulted(command, handler, fault))
         if handler.is_async:
             self._start(command, lambda: handler.func(self, command.argument))
+            return
+        try:
+            result = handler.func(self, command.argument)
+        except FTPReply as reply:
+            result = (reply.code, reply.text)
+        if isinstance(result, _Later):
+            self._start(command, result.make)
         else:
-            try:
-                code, text = handler.func(self, command.argument)
-            except FTPReply as reply:
-                code, text = reply.code, reply.text
-            self._final(command, code, text)
+            self._final(command, *result)
 
     def _start(
         self, command: Command, make: Callable[[], Coroutine[Any, Any, ReplyT | None]]
@@ -307,7 +310,9 @@ class Session(Transfers):
             if handler.is_async:
                 awaited: ReplyT | None = await handler.func(self, command.argument)
                 return awaited
-            result: ReplyT | None = handler.func(self, command.argument)
+            result: ReplyT | _Later = handler.func(self, command.argument)
+            if isinstance(result, _Later):
+                return await result.make()
             return result
         finally:
             self._cut_after = None
@@ -329,7 +334,7 @@ class Session(Transfers):
             return self._login(self._candidate)
         return 331, f"Password required for {argument}."
 
-    async def ftp_PASS(self, argument: str) -> ReplyT:
+    def ftp_PASS(self, argument: str) -> ReplyT | _Later:
         refusal = self._tls_refusal()
         if refusal:
             return 530, refusal
@@ -339,19 +344,26 @@ class Session(Transfers):
             return 503, "Login with USER first."
         user = self._candidate
         if user is not None and user.password == argument:
-            return self._login(user)
+            return self._login(user)  # inline: no task for a successful login
         self._failures += 1
         self.server.stats.failed_logins += 1
-        if self.server.login_failure_delay:
-            await asyncio.sleep(self.server.login_failure_delay)
         self._login_name = ""
+        if self.server.login_failure_delay:
+            return _Later(self._failed_login)
+        return self._login_refused()
+
+    async def _failed_login(self) -> ReplyT | None:
+        await asyncio.sleep(self.server.login_failure_delay)
+        return self._login_refused()
+
+    def _login_refused(self) -> ReplyT:
         if self._failures >= self.server.max_login_failures:
             self._send(530, "Login incorrect.")
             self._send(421, "Too many failed logins, closing control connection.")
             self._closed = True
             if self.transport is not None:
                 self.transport.close()
-            return None  # type: ignore[return-value]
+            return 421, "Too many failed logins, closing control connection."
         return 530, "Login incorrect."
 
     def _login(self, user: User) -> ReplyT:
@@ -521,6 +533,12 @@ class Session(Transfers):
         if level in ("S", "E"):
             return 536, f"Protection level {level} not supported."
         return 504, f"Unknown protection level {argument!r}."
+
+
+class _Later(NamedTuple):
+    """What a quick handler returns when, this time, it must wait (a failed login's delay)."""
+
+    make: Callable[[], Coroutine[Any, Any, ReplyT | None]]
 
 
 class _Handler:
