@@ -214,6 +214,9 @@ class Server:
             if user.write_speed_limit:
                 throttles["write"] = Throttle(user.write_speed_limit)
             self._user_throttles[index] = throttles
+        # Control lines are read through this (see Session.get_buffer); 16 KiB holds two
+        # lines of the longest kind.
+        self._receive_buffer = memoryview(bytearray(16 * 1024))
         self.stats = Stats()
         """Live counters since the server was made (``Stats``)."""
         self.log: collections.deque[LogEntry] = collections.deque(maxlen=log_limit)

@@ -121,6 +121,19 @@ class Session(Transfers):
         self._shutdown()
 
     # -- reading lines ------------------------------------------------------------------
+    # A buffered protocol with one small receive buffer per server: asyncio's default for a
+    # plain Protocol is a fresh 256 KiB recv per read, whose allocation (mmap, munmap) cost
+    # more than the rest of a login. The buffer is shared safely: the loop fills it and
+    # hands it over in one step, and every server lives on one loop.
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.server._receive_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.server._receive_buffer[:nbytes]))
+
+    def eof_received(self) -> bool:
+        return False  # close the transport
+
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return

@@ -75,7 +75,7 @@ class _Transfer:
         self.bytes = 0
 
 
-class SessionBase(asyncio.Protocol):
+class SessionBase(asyncio.BufferedProtocol):
     """Per-connection state and the helpers that handlers share."""
 
     _cut_after: int | None = None  # set while a "cut" fault applies to the running command
