@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pathlib
 import secrets
@@ -69,8 +70,14 @@ def _replace_open(path: pathlib.Path) -> int:
     return fd
 
 
+@functools.lru_cache(maxsize=256)
+def _real_root(root: pathlib.Path) -> str:
+    # A user's root is resolved once: it is checked on every path a command names.
+    return os.path.realpath(root)
+
+
 def _is_inside(root: pathlib.Path, path: pathlib.Path) -> bool:
-    real_root = os.path.realpath(root)
+    real_root = _real_root(root)
     real = os.path.realpath(path)
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 

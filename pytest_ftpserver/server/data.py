@@ -26,6 +26,8 @@ _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 # Socket reads per readiness callback, so that one fast upload cannot starve the others.
 _SPLICES_PER_WAKEUP = 16
+_SENDFILE_BLOCK = 64 * 1024
+_SENDFILE_CALLS_PER_WAKEUP = 1
 
 
 class DataConnectionClosed(ConnectionError):
@@ -210,9 +212,13 @@ class DataConnection(asyncio.BufferedProtocol):
 
         def writable() -> None:
             nonlocal position
-            for _ in range(_SPLICES_PER_WAKEUP):
+            for _ in range(_SENDFILE_CALLS_PER_WAKEUP):
                 try:
-                    sent = os.sendfile(sock_fd, file_fd, position, end - position)
+                    # Blocks of 64 KiB, as pyftpdlib sends: the client then copies each
+                    # while it is still in the CPU cache. One call for the whole rest, or
+                    # many per wake-up, measured up to 2x slower here (benchmarks/).
+                    block = min(_SENDFILE_BLOCK, end - position)
+                    sent = os.sendfile(sock_fd, file_fd, position, block)
                 except BlockingIOError:
                     return
                 except OSError as exc:
