@@ -21,16 +21,16 @@ class DataChannels(FileCommands):
 
     # -- data channel set-up ------------------------------------------------------------
     def _close_passive(self) -> None:
-        if self._passive is not None:
-            self._passive.close()
-            self._passive = None
-        future = self._passive_future
-        if future is not None:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                future.result().abort()
-            else:
-                future.cancel()
-            self._passive_future = None
+        task, self._passive_accept = self._passive_accept, None
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()  # the task closes its listening socket itself
+        elif not task.cancelled() and task.exception() is None:
+            connection = task.result()
+            if connection.handshake is not None:
+                connection.handshake.cancel()
+            connection.abort()
 
     def _data_refusal(self) -> str | None:
         if self.server.tls_required and not self._protect_data:
@@ -38,50 +38,55 @@ class DataChannels(FileCommands):
         return None
 
     async def _listen_passive(self) -> int:
+        """Listen on a passive port (a plain socket: it takes one connection, if any)."""
         self._close_passive()
         self._active_address = None
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[DataConnection] = loop.create_future()
-        peer = self.peer_host
-        accepted = False
-
-        def accept(connection: DataConnection) -> bool:
-            nonlocal accepted
-            transport = connection.transport
-            assert transport is not None
-            host = transport.get_extra_info("peername")[0]
-            if accepted or future.done() or not self.server._same_host(host, peer):
-                log.debug("session %d: refused data connection from %s", self.id, host)
-                return False
-            accepted = True
-            if self._protect_data:
-                # curl and lftp start the TLS handshake as soon as they connect, before the
-                # transfer command; ftplib only after the 150 reply. Start it now, and let
-                # the transfer wait for it after sending 150. Reading stays paused until
-                # start_tls takes over, so the ClientHello is not read as plain data.
-                transport.pause_reading()
-                connection.handshake = loop.create_task(self._wrap_tls(connection))
-            future.set_result(connection)
-            return True
-
         ports: list[int] = [0]
         if self.server.passive_ports is not None:
             ports = list(self.server.passive_ports)
             random.shuffle(ports)
         last_error: OSError | None = None
         for port in ports:
+            sock = socket.socket(self.family, socket.SOCK_STREAM)
             try:
-                self._passive = await loop.create_server(
-                    lambda: DataConnection(accept), self.local_host, port, backlog=4
-                )
-                break
+                sock.bind((self.local_host, port))
+                sock.listen(4)
+                sock.setblocking(False)
             except OSError as exc:
+                sock.close()
                 last_error = exc
-        else:
-            raise FTPReply(425, f"Cannot open a passive port: {last_error}.")
-        self._passive_future = future
-        port_number: int = self._passive.sockets[0].getsockname()[1]
-        return port_number
+                continue
+            port_number: int = sock.getsockname()[1]
+            # Accept at once: aioftp finishes its TLS handshake before it sends RETR.
+            self._passive_accept = asyncio.get_running_loop().create_task(
+                self._accept_passive(sock)
+            )
+            return port_number
+        raise FTPReply(425, f"Cannot open a passive port: {last_error}.")
+
+    async def _accept_passive(self, sock: socket.socket) -> DataConnection:
+        """The first connection from the client's own host; others are refused (hijack).
+
+        With PROT P the TLS handshake starts at once too (curl and lftp send their
+        ClientHello before the transfer command); the transfer waits for it after 150.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                conn, address = await loop.sock_accept(sock)
+                if self.server._same_host(address[0], self.peer_host):
+                    break
+                log.debug("session %d: refused data connection from %s", self.id, address[0])
+                conn.close()
+        finally:
+            sock.close()  # one data connection per PASV
+        pause = self._protect_data
+        _, connection = await loop.connect_accepted_socket(
+            lambda: DataConnection(pause=pause), conn
+        )
+        if pause:
+            connection.handshake = loop.create_task(self._wrap_tls(connection))
+        return connection
 
     async def ftp_PASV(self, argument: str) -> ReplyT:
         if self._epsv_all:
@@ -167,26 +172,25 @@ class DataChannels(FileCommands):
         loop = asyncio.get_running_loop()
         # From here on ABOR, STAT and QUIT are answered at once.
         self._transfer = _Transfer(verb)
-        if self._passive_future is not None:
-            future = self._passive_future
+        connection: DataConnection
+        accepting = self._passive_accept
+        if accepting is not None:
             try:
-                if not future.done():
-                    await asyncio.wait_for(asyncio.shield(future), self.server.wait_future_timeout)
-                connection = future.result()
+                connection = await asyncio.wait_for(
+                    asyncio.shield(accepting), self.server.wait_future_timeout
+                )
             except asyncio.TimeoutError:
                 self._close_passive()
                 raise FTPReply(425, "No data connection was made in time.") from None
-            finally:
-                if self._passive is not None:
-                    self._passive.close()
-                    self._passive = None
-                self._passive_future = None
+            self._passive_accept = None
         elif self._active_address is not None:
             host, port = self._active_address
             self._active_address = None
             try:
                 _, connection = await asyncio.wait_for(
-                    loop.create_connection(DataConnection, host, port),
+                    loop.create_connection(
+                        lambda: DataConnection(pause=self._protect_data), host, port
+                    ),
                     self.server.wait_future_timeout,
                 )
             except (OSError, asyncio.TimeoutError) as exc:

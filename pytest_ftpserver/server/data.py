@@ -41,8 +41,10 @@ class DataConnection(asyncio.BufferedProtocol):
     memory: no task and no copy per block) or to a queue read with :meth:`read`.
     """
 
-    def __init__(self, on_connect: Callable[[DataConnection], bool] | None = None) -> None:
-        self._on_connect = on_connect
+    def __init__(self, *, pause: bool = False) -> None:
+        # pause: read nothing until start_tls takes over, so that a TLS ClientHello that
+        # arrives at once (curl, lftp) is not taken for plain data.
+        self._pause_on_connect = pause
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._buffer: memoryview | None = None
@@ -67,8 +69,8 @@ class DataConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if self._on_connect is not None and not self._on_connect(self):
-            transport.abort()
+        if self._pause_on_connect:
+            transport.pause_reading()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._buffer is None:

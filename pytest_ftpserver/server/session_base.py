@@ -111,8 +111,8 @@ class SessionBase(asyncio.BufferedProtocol):
         self._ascii = True
         self._rest = 0
         self._rename_from: tuple[pathlib.PurePosixPath, pathlib.Path] | None = None
-        self._passive: asyncio.AbstractServer | None = None
-        self._passive_future: asyncio.Future[DataConnection] | None = None
+        # After PASV/EPSV: accepts the client's data connection as soon as it comes.
+        self._passive_accept: asyncio.Task[DataConnection] | None = None
         self._active_address: tuple[str, int] | None = None
         self._epsv_all = False
         self._mlst_facts: tuple[str, ...] = MLST_FACTS
