@@ -81,9 +81,21 @@ class DataChannels(FileCommands):
         finally:
             sock.close()  # one data connection per PASV
         pause = self._protect_data
-        _, connection = await loop.connect_accepted_socket(
-            lambda: DataConnection(pause=pause), conn
-        )
+        made: list[DataConnection] = []
+
+        def protocol() -> DataConnection:
+            made.append(DataConnection(pause=pause))
+            return made[-1]
+
+        try:
+            _, connection = await loop.connect_accepted_socket(protocol, conn)
+        except BaseException:  # cancelled (the session ended) while the transport was made
+            if made:
+                # The transport owns the socket: close it once connection_made has run.
+                loop.call_soon(made[0].abort)
+            else:
+                conn.close()
+            raise
         if pause:
             connection.handshake = loop.create_task(self._wrap_tls(connection))
         return connection
