@@ -1,8 +1,9 @@
-"""A client that sends commands but never reads the replies."""
+"""Back-pressure and pacing on the control and data channels."""
 
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import socket
 import time
 
@@ -52,3 +53,30 @@ async def test_others_are_served_while_one_client_stalls() -> None:
         writer.close()
         await writer.wait_closed()
         await flood
+
+
+@pytest.mark.asyncio
+async def test_listings_count_against_the_download_limit(tmp_path: pathlib.Path) -> None:
+    import ftplib
+
+    from pytest_ftpserver import User
+
+    for n in range(400):  # about 40 KB of LIST output
+        (tmp_path / f"file-with-a-longish-name-{n:04d}.txt").write_bytes(b"")
+    users = [User("u", "p", base_path=tmp_path)]
+    async with Server(users, write_speed_limit_per_connection=20_000) as server:
+
+        def list_all() -> tuple[int, float]:
+            with ftplib.FTP() as ftp:
+                ftp.connect(*server.address, timeout=30)
+                ftp.login("u", "p")
+                lines: list[str] = []
+                started = time.monotonic()
+                ftp.retrlines("LIST", lines.append)
+                return len(lines), time.monotonic() - started
+
+        count, seconds = await asyncio.to_thread(list_all)
+    assert count == 400
+    # ~40 KB at 20 KB/s: generous bound, the unthrottled listing takes milliseconds.
+    assert seconds >= 1.0
+    assert server.stats.bytes_sent >= 30_000

@@ -52,15 +52,22 @@ class Transfers(DataChannels):
         return ThrottleGroup(throttles) if throttles else None
 
     async def _send_bytes(self, connection: DataConnection, payload: bytes) -> ReplyT | None:
-        """Send a listing; returns a reply when the connection failed, else None."""
+        """Send a listing; returns a reply when the connection failed, else None.
+
+        Listings count against the "write" speed limits like downloads do.
+        """
         view = memoryview(payload)
         limit = self._cut_after
         if limit is not None:
             view = view[:limit]
+        throttle = self._throttle_group("write")
+        step = throttle.block_size if throttle is not None else SEND_BLOCK
         try:
-            for start in range(0, len(view), SEND_BLOCK):
-                block = bytes(view[start : start + SEND_BLOCK])
+            for start in range(0, len(view), step):
+                block = bytes(view[start : start + step])
                 await self._data_write(connection, block)
+                if throttle is not None and (delay := throttle.consume(len(block))) > 0:
+                    await asyncio.sleep(delay)
         except (DataConnectionClosed, ConnectionError, asyncio.TimeoutError):
             connection.abort()
             return 426, "Data connection closed; transfer aborted."
