@@ -279,7 +279,8 @@ class Session(Transfers):
             if self._aborting:
                 self._aborting = False
                 if self._quit_after_abort:
-                    self._quit()
+                    self._send(221, "Goodbye.")
+                    self._close_gracefully()
                 else:
                     self._send(226, "ABOR command successful.")
         finally:
@@ -372,10 +373,7 @@ class Session(Transfers):
     def _login_refused(self) -> ReplyT:
         if self._failures >= self.server.max_login_failures:
             self._send(530, "Login incorrect.")
-            self._send(421, "Too many failed logins, closing control connection.")
-            self._closed = True
-            if self.transport is not None:
-                self.transport.close()
+            self._close_after_reply = True
             return 421, "Too many failed logins, closing control connection."
         return 530, "Login incorrect."
 
@@ -400,7 +398,7 @@ class Session(Transfers):
         return 220, "Service ready for new user."
 
     def ftp_QUIT(self, argument: str) -> ReplyT:
-        self._quit()  # sends 221 and closes; the reply below is only recorded
+        self._close_after_reply = True
         return 221, "Goodbye."
 
     # -- simple commands ----------------------------------------------------------------

@@ -95,6 +95,7 @@ class SessionBase(asyncio.BufferedProtocol):
         self._closed = False
         self._aborting = False
         self._quit_after_abort = False
+        self._close_after_reply = False  # set by QUIT and the last failed login
         self._transfer: _Transfer | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
         # Set while the client does not read our replies (the transport's buffer is full).
@@ -141,6 +142,8 @@ class SessionBase(asyncio.BufferedProtocol):
     def _final(self, command: Command, code: int, text: str) -> None:
         self._send(code, text)
         self.server._record(self, command, code, text, self._cmd_bytes)
+        if self._close_after_reply:
+            self._close_gracefully()
 
     # -- helpers for handlers -----------------------------------------------------------
     @property
@@ -184,8 +187,8 @@ class SessionBase(asyncio.BufferedProtocol):
             self.server._user_logged_out(self.user)
             self.user = None
 
-    def _quit(self) -> None:
-        self._send(221, "Goodbye.")
+    def _close_gracefully(self) -> None:
+        """Read no more commands; close once the replies already written are flushed."""
         self._closed = True
         self._pending.clear()
         if self.transport is not None:
