@@ -32,6 +32,15 @@ def open_pasv(raw: RawClient) -> socket.socket:
     return socket.create_connection((host, port), timeout=5)
 
 
+def start_transfer(raw: RawClient, command: str) -> socket.socket:
+    """TYPE I, PASV, connect, send ``command`` and check its preliminary reply."""
+    raw.cmd("TYPE I")
+    data = open_pasv(raw)
+    raw.send(command + "\r\n")
+    assert raw.reply()[:3] in {"125", "150"}
+    return data
+
+
 def recv_at_least(sock: socket.socket, n: int) -> bytes:
     got = b""
     while len(got) < n:
@@ -121,11 +130,8 @@ def test_ftplib_abort_during_download(slow: LiveServer) -> None:
 
 def test_rfc959_abort_with_telnet_ip_and_synch(slow: LiveServer) -> None:
     with slow.raw_logged_in() as raw:
-        raw.cmd("TYPE I")
-        data = open_pasv(raw)
+        data = start_transfer(raw, "RETR big.bin")
         with data:
-            raw.send("RETR big.bin\r\n")
-            assert raw.reply()[:3] in {"125", "150"}
             recv_at_least(data, 10_000)
             # RFC 959 4.1.3: Telnet IP, then Synch (IAC DM sent urgent), then ABOR
             raw.sock.sendall(b"\xff\xf4\xff")
@@ -140,11 +146,8 @@ def test_rfc959_abort_with_telnet_ip_and_synch(slow: LiveServer) -> None:
 
 def test_abort_during_download_closes_data_connection(slow: LiveServer) -> None:
     with slow.raw_logged_in() as raw:
-        raw.cmd("TYPE I")
-        data = open_pasv(raw)
+        data = start_transfer(raw, "RETR big.bin")
         with data:
-            raw.send("RETR big.bin\r\n")
-            assert raw.reply()[:3] in {"125", "150"}
             got = recv_at_least(data, 10_000)
             raw.send("ABOR\r\n")
             assert raw.reply().startswith("426")
@@ -159,11 +162,8 @@ def test_abort_during_download_closes_data_connection(slow: LiveServer) -> None:
 
 def test_abort_during_upload_keeps_a_prefix(slow: LiveServer) -> None:
     with slow.raw_logged_in() as raw:
-        raw.cmd("TYPE I")
-        data = open_pasv(raw)
+        data = start_transfer(raw, "STOR up.bin")
         with data:
-            raw.send("STOR up.bin\r\n")
-            assert raw.reply()[:3] in {"125", "150"}
             data.sendall(BIG[:100_000])
             time.sleep(0.3)
             raw.send("ABOR\r\n")
@@ -182,11 +182,8 @@ def test_stat_answered_during_download(live_server: StartServer) -> None:
     payload = bytes(range(256)) * 1600  # 400 KiB, about 2 s
     live.put("/mid.bin", payload)
     with live.raw_logged_in() as raw:
-        raw.cmd("TYPE I")
-        data = open_pasv(raw)
+        data = start_transfer(raw, "RETR mid.bin")
         with data:
-            raw.send("RETR mid.bin\r\n")
-            assert raw.reply()[:3] in {"125", "150"}
             got = recv_at_least(data, 10_000)
             status = raw.cmd("STAT")
             assert status[:3] in {"211", "212", "213"}, status
@@ -198,11 +195,8 @@ def test_stat_answered_during_download(live_server: StartServer) -> None:
 
 def test_quit_answered_during_download(slow: LiveServer) -> None:
     with slow.raw_logged_in() as raw:
-        raw.cmd("TYPE I")
-        data = open_pasv(raw)
+        data = start_transfer(raw, "RETR big.bin")
         with data:
-            raw.send("RETR big.bin\r\n")
-            assert raw.reply()[:3] in {"125", "150"}
             recv_at_least(data, 10_000)
             started = time.monotonic()
             raw.send("QUIT\r\n")
@@ -223,11 +217,8 @@ def test_other_commands_wait_for_the_transfer(live_server: StartServer) -> None:
     payload = bytes(range(256)) * 800  # 200 KiB, about 1 s
     live.put("/mid.bin", payload)
     with live.raw_logged_in() as raw:
-        raw.cmd("TYPE I")
-        data = open_pasv(raw)
+        data = start_transfer(raw, "RETR mid.bin")
         with data:
-            raw.send("RETR mid.bin\r\n")
-            assert raw.reply()[:3] in {"125", "150"}
             raw.send("PWD\r\n")  # not one of ABOR/STAT/QUIT: queued behind the transfer
             got = recv_all(data)
         assert raw.reply().startswith("226")
