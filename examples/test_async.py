@@ -1,11 +1,12 @@
-"""Async tests use the same fixture: the server runs on its own loop, in its own thread."""
+"""async def tests (pytest-asyncio) use the same fixture: the server runs on its own loop,
+in its own thread."""
 
 import aioftp
 import pytest
 
 
 @pytest.mark.asyncio
-async def test_with_aioftp(ftp_server):
+async def test_with_an_async_client(ftp_server):
     ftp_server.put("/greeting.txt", b"hi")
 
     async with aioftp.Client.context(
@@ -17,3 +18,4 @@ async def test_with_aioftp(ftp_server):
             await stream.write(b"hello")
 
     assert ftp_server.listdir() == ["greeting.txt", "reply.txt"]
+    assert ftp_server.read("/reply.txt") == b"hello"

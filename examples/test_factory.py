@@ -1,11 +1,13 @@
-"""Several servers in one test: a primary and a mirror, with different options."""
+"""ftp_server_factory: more servers in one test, each with its own options."""
 
 import ftplib
 import io
 
+from pytest_ftpserver import User
 
-def copy_file(source, target, path):
-    """The code under test: copies ``path`` from one FTP server to another."""
+
+def mirror(source, target, path):
+    """The code under test: copies one file from one FTP server to another."""
     data = io.BytesIO()
     with ftplib.FTP() as ftp:
         ftp.connect(source.host, source.port)
@@ -18,11 +20,21 @@ def copy_file(source, target, path):
         ftp.storbinary(f"STOR {path}", data)
 
 
-def test_copy_between_servers(ftp_server, ftp_server_factory):
-    mirror = ftp_server_factory(backend="memory", maximum_connections=1)
-    ftp_server.put("dist/app.tar", b"\x1f\x8b" + bytes(1000))
-    mirror.mkdir("dist")
+def test_mirror_between_two_servers(ftp_server_factory):
+    primary = ftp_server_factory()  # the same defaults as ftp_server
+    backup = ftp_server_factory(
+        backend="memory",
+        users=[User("backup", "pw")],  # or dicts: [{"login": "backup", "password": "pw"}]
+        maximum_connections=1,
+    )
+    primary.put("/release.tar", bytes(1000))
 
-    copy_file(ftp_server, mirror, "dist/app.tar")
+    mirror(primary, backup, "/release.tar")
 
-    assert mirror.read("dist/app.tar") == ftp_server.read("dist/app.tar")
+    assert backup.read("/release.tar") == bytes(1000)
+    assert backup.login == "backup"
+
+
+def test_alongside_the_fixture(ftp_server, ftp_server_factory):
+    other = ftp_server_factory(backend="memory")  # markers apply to ftp_server only
+    assert other.port != ftp_server.port

@@ -1,28 +1,31 @@
-"""Upload: the code under test sends a file; the test checks what the server received."""
+"""A typical test: the code under test talks FTP, the test checks the server's side."""
 
 import ftplib
 import io
 
 
-def publish_report(host: str, port: int, login: str, password: str, content: bytes) -> None:
-    """The code under test: uploads a report into /reports."""
+def publish(host: str, port: int, login: str, password: str, report: bytes) -> None:
+    """The code under test: uploads a report into /reports, making the directory."""
     with ftplib.FTP() as ftp:
-        ftp.connect(host, port)
+        ftp.connect(host, port, timeout=10)
         ftp.login(login, password)
-        ftp.mkd("reports")
-        ftp.storbinary("STOR reports/daily.csv", io.BytesIO(content))
+        if "reports" not in ftp.nlst():
+            ftp.mkd("reports")
+        ftp.storbinary("STOR reports/daily.csv", io.BytesIO(report))
 
 
-def test_publish_report(ftp_server):
-    publish_report(
-        ftp_server.host,
-        ftp_server.port,
-        ftp_server.login,
-        ftp_server.password,
-        b"day,total\nmonday,3\n",
-    )
+def test_publish_uploads_the_report(ftp_server):
+    publish(ftp_server.host, ftp_server.port, ftp_server.login, ftp_server.password, b"a,b\n")
 
     assert ftp_server.listdir("/reports") == ["daily.csv"]
-    assert ftp_server.read("/reports/daily.csv") == b"day,total\nmonday,3\n"
+    assert ftp_server.read("/reports/daily.csv") == b"a,b\n"
     # With the default backend the tree is a real directory under tmp_path.
     assert (ftp_server.root / "reports" / "daily.csv").exists()
+
+
+def test_publish_reuses_the_directory(ftp_server):
+    ftp_server.mkdir("/reports")  # arrange: the directory is already there
+
+    publish(ftp_server.host, ftp_server.port, ftp_server.login, ftp_server.password, b"x")
+
+    ftp_server.assert_received("MKD", count=0)  # the client did not try to make it again

@@ -1,7 +1,9 @@
 """Every example of the documentation runs here, so that none of them can go stale.
 
-The pages include their code from ``docs/examples/`` (``--8<--`` snippets); this file runs
-those files as a reader would:
+The pages include their code (``--8<--`` snippets) from two places, the ``base_path`` of
+``mkdocs.yml``: ``docs/examples/``, and the project's top-level ``examples/`` folder (as
+``examples/test_*.py``), whose test files the suite collects itself (``testpaths``). This
+file runs those of ``docs/examples/`` as a reader would:
 
 - test files (``test_*.py``) with pytest in a subprocess, in a scratch directory: all the
   ordinary ones in one run, the ones that need their own (an ini file, xdist, failing on
@@ -10,7 +12,8 @@ those files as a reader would:
   printed help and output against the text files the pages show.
 
 It also checks that the pages hold no code block of their own, that every snippet they
-include exists, and that every example file is included by a page and run here.
+include exists, that every file of ``docs/examples/`` is included by a page and run here,
+and that what they include from ``examples/`` is a test file the suite runs.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
+#: The top-level example tests: collected by the suite itself (pyproject's testpaths).
+TOP_EXAMPLES = ROOT / "examples"
+#: Where the pages' snippets are looked up, in order (mkdocs.yml, pymdownx.snippets).
+SNIPPET_BASES = (EXAMPLES, ROOT)
 
 #: Seconds any one example run may take before it counts as hung.
 RUN_TIMEOUT = 90
@@ -406,8 +413,26 @@ def test_every_example_is_included_and_run() -> None:
         for line in page.read_text().splitlines()
         if (match := SNIPPET.match(line))
     }
-    missing = sorted(name for name in included if not (EXAMPLES / name).is_file())
+    missing = sorted(
+        name for name in included if not any((base / name).is_file() for base in SNIPPET_BASES)
+    )
     assert not missing, f"pages include example files that do not exist: {missing}"
+    from_top = {name for name in included if not (EXAMPLES / name).is_file()}
+    not_run = sorted(
+        name
+        for name in from_top
+        if (ROOT / name).parent != TOP_EXAMPLES
+        or not pathlib.PurePosixPath(name).name.startswith("test_")
+        or not name.endswith(".py")
+    )
+    assert not not_run, (
+        f"pages include files outside docs/examples/ that are not test files of examples/ "
+        f"(which the suite collects): {not_run}"
+    )
+    # One home per example: no test file name in both folders (a copy, most likely).
+    top_names = {p.name for p in TOP_EXAMPLES.glob("test_*.py")}
+    twice = sorted({pathlib.PurePosixPath(f).name for f in _example_files()} & top_names)
+    assert not twice, f"test files both in docs/examples/ and in examples/: {twice}"
 
     files = set(_example_files())
     covered = set(_common_test_files()) | set(OWN_RUN) | set(SCRIPTS) | set(SUPPORT)
