@@ -250,3 +250,75 @@ async def test_client_sees_421_or_eof_when_server_closes(tmp_path: pathlib.Path)
     assert rest == b"" or rest.startswith(b"421")
     writer.close()
     await writer.wait_closed()
+
+
+# --------------------------------------------------------------- listen() before start()
+
+
+async def test_listen_queues_clients_until_start(tmp_path: pathlib.Path) -> None:
+    """listen() binds at once; a client that connects before start() is served after it."""
+    from pytest_ftpserver import Server
+
+    server = Server([user(tmp_path)])  # type: ignore[list-item]
+    server.listen("127.0.0.1", 0)
+    try:
+        host, port = server.address
+        assert port > 0 and server.is_serving
+        # The kernel completes the connection from the backlog; nothing answers yet.
+        reader, writer = await asyncio.open_connection(host, port)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(reader.readline(), 0.1)
+        await server.start()
+        assert server.address == (host, port)
+        assert (await read_reply(reader)).startswith("220")
+        writer.write(b"USER user\r\nPASS pass\r\nQUIT\r\n")
+        assert (await read_reply(reader)).startswith("331")
+        assert (await read_reply(reader)).startswith("230")
+        assert (await read_reply(reader)).startswith("221")
+        writer.close()
+    finally:
+        await server.close()
+    assert not server.is_serving
+
+
+async def test_listen_sets_tcp_nodelay_on_sessions(tmp_path: pathlib.Path) -> None:
+    """A reply in two writes (150 then 226) must not wait for the client's delayed ACK."""
+    from pytest_ftpserver import Server
+
+    server = Server([user(tmp_path)])  # type: ignore[list-item]
+    server.listen("127.0.0.1", 0)
+    await server.start()
+    try:
+        sessions: list[int] = []
+
+        def session_flags() -> None:
+            for session in server._sessions:
+                assert session.transport is not None
+                sock = session.transport.get_extra_info("socket")
+                sessions.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        reader, writer = await asyncio.open_connection(*server.address)
+        assert (await read_reply(reader)).startswith("220")
+        session_flags()
+        assert sessions and all(sessions)
+        writer.close()
+    finally:
+        await server.close()
+
+
+async def test_listen_closed_without_start_and_misuse(tmp_path: pathlib.Path) -> None:
+    from pytest_ftpserver import Server
+
+    server = Server([user(tmp_path)])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="numeric IP address"):
+        server.listen("localhost", 0)
+    server.listen("127.0.0.1", 0)
+    with pytest.raises(RuntimeError, match="already listening"):
+        server.listen("127.0.0.1", 0)
+    with pytest.raises(RuntimeError, match="without host/port"):
+        await server.start(host="127.0.0.1", port=0)
+    host, port = server.address
+    await server.close()  # never started: the bound socket is closed all the same
+    assert not server.is_serving
+    with pytest.raises(OSError):
+        socket.create_connection((host, port), timeout=1).close()

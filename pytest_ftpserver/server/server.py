@@ -8,7 +8,9 @@ import dataclasses
 import ipaddress
 import logging
 import pathlib
+import socket
 import ssl as ssl_module
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -227,16 +229,56 @@ class Server:
         self._sessions: set[Session] = set()
         self._user_counts: dict[int, int] = {}
         self._listener: asyncio.AbstractServer | None = None
+        self._socket: socket.socket | None = None  # bound by listen(), not served yet
         self._session_ids = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.address: tuple[str, int] = ("", 0)
         """``(host, port)`` actually bound; ``("", 0)`` before ``start()``."""
 
     # -- lifecycle ----------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
-        """Bind and listen; returns once the socket accepts connections."""
+    def listen(self, host: str = "127.0.0.1", port: int = 0, *, backlog: int = 1024) -> None:
+        """Bind and listen now, from any thread, without the event loop.
+
+        ``host`` must be a numeric IPv4 or IPv6 address. Clients can connect at once: the
+        kernel queues their connections until ``start()`` (with no ``host``/``port``)
+        serves this socket. ``address`` is known on return. Starting a server this way
+        saves the caller a round trip to the loop (the pytest fixture uses it).
+        """
+        if self._listener is not None or self._socket is not None:
+            raise RuntimeError("server is already listening")
+        try:
+            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        except ValueError:
+            raise ValueError(f"listen() needs a numeric IP address, got {host!r}") from None
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when their
+        # proto says TCP, and without it a reply written in two parts (150, then 226)
+        # waits 40 ms for the client's delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._socket = sock
+        sockname = sock.getsockname()
+        self.address = (sockname[0], sockname[1])
+
+    async def start(self, host: str | None = None, port: int | None = None, **kwargs: Any) -> None:
+        """Bind and listen on ``host`` (default 127.0.0.1) and ``port`` (default 0: any
+        free port); returns once the socket accepts connections.
+
+        After ``listen()``, call it without ``host`` and ``port``: it serves that socket.
+        """
         if self._listener is not None:
             raise RuntimeError("server is already started")
+        listened = self._socket is not None
+        if listened and (host is not None or port is not None):
+            raise RuntimeError("server is already listening: call start() without host/port")
         self._loop = asyncio.get_running_loop()
         if self.path_io.creates_base_paths:
             for user in self.users:
@@ -245,34 +287,70 @@ class Server:
                     *pathlib.PurePosixPath(str(user.home_path)).parts[1:]
                 )
                 await self.path_io.mkdir(home, parents=True, exist_ok=True)
-        self._listener = await self._loop.create_server(
-            lambda: Session(self),
-            host,
-            port,
-            ssl=self.ssl_context if self.implicit_tls else None,
-            reuse_address=True,
-            backlog=kwargs.pop("backlog", 1024),
-            **kwargs,
-        )
-        sockname = self._listener.sockets[0].getsockname()
-        self.address = (sockname[0], sockname[1])
+        ssl = self.ssl_context if self.implicit_tls else None
+        backlog = kwargs.pop("backlog", 1024)
+        if listened:
+            sock = self._socket
+            if sock is None:
+                raise RuntimeError("server was closed before it started")
+            # start_serving=False: the listener is ours before the first suspension, so a
+            # close() that runs while start_serving() yields finds and closes it.
+            self._listener = await self._loop.create_server(
+                lambda: Session(self), sock=sock, ssl=ssl, backlog=backlog,
+                start_serving=False, **kwargs,
+            )
+            self._socket = None
+            await self._listener.start_serving()
+        else:
+            self._listener = await self._loop.create_server(
+                lambda: Session(self),
+                "127.0.0.1" if host is None else host,
+                0 if port is None else port,
+                ssl=ssl,
+                reuse_address=True,
+                backlog=backlog,
+                **kwargs,
+            )
+            sockname = self._listener.sockets[0].getsockname()
+            self.address = (sockname[0], sockname[1])
         log.debug("listening on %s:%d", *self.address)
 
     async def close(self) -> None:
         """Stop listening and drop every session and data channel."""
+        sock, self._socket = self._socket, None
+        if sock is not None:  # listen() without start()
+            sock.close()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
-        for session in list(self._sessions):
+        sessions = list(self._sessions)
+        for session in sessions:
             session.close()
-        # Let the aborted transports run their connection_lost callbacks.
-        for _ in range(5):
-            await asyncio.sleep(0)
+        if sessions:
+            # Let the aborted transports run their connection_lost callbacks.
+            for _ in range(5):
+                await asyncio.sleep(0)
         if listener is not None:
-            try:
-                await asyncio.wait_for(listener.wait_closed(), 1)
-            except asyncio.TimeoutError:  # pragma: no cover -- only with stuck clients
-                log.debug("listener did not close within 1 s")
+            if sys.version_info < (3, 12):
+                # Returns at once once closed (3.12 waits for the connections as well).
+                await listener.wait_closed()
+            else:  # pragma: no cover -- depends on the Python version
+                try:
+                    await asyncio.wait_for(listener.wait_closed(), 1)
+                except asyncio.TimeoutError:
+                    log.debug("listener did not close within 1 s")
+
+    def _close_if_idle(self) -> bool:
+        """Close at once when no session is open (how most tests end); in the loop thread.
+
+        Returns False, doing nothing, when ``close()`` has sessions to drop and wait for.
+        """
+        if self._sessions or (self._listener is None and self._socket is not None):
+            return False
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()  # closes the listening sockets now
+        return True
 
     async def __aenter__(self) -> Server:
         await self.start()
@@ -288,8 +366,8 @@ class Server:
 
     @property
     def is_serving(self) -> bool:
-        """Whether the server listens (between ``start()`` and ``close()``)."""
-        return self._listener is not None
+        """Whether the server listens (from ``start()`` or ``listen()`` to ``close()``)."""
+        return self._listener is not None or self._socket is not None
 
     # -- fault injection ----------------------------------------------------------------
     def fail(
