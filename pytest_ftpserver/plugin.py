@@ -25,6 +25,7 @@ import dataclasses
 import difflib
 import functools
 import inspect
+import ipaddress
 import itertools
 import os
 import pathlib
@@ -169,6 +170,13 @@ class EventLoopThread:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"the FTP server thread did not answer within {timeout} s") from None
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the loop without waiting; its outcome is in the future."""
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError("submit() is for other threads than the server thread")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def call(self, function: Callable[[], T], timeout: float | None = CALL_TIMEOUT) -> T:
         """Call a plain function on the loop thread (to touch server state safely)."""
@@ -337,8 +345,11 @@ class FTPServerHandle:
         backend: str,
         test_ca: TestCA | None,
         implicit_tls: bool,
+        started: concurrent.futures.Future[None] | None = None,
     ) -> None:
         self.server = server
+        # Set when the server listens already but the loop may not serve it yet.
+        self._started = started
         self._loop_thread = loop_thread
         self.users: list[User] = list(users)
         #: The real directory served (tmp_path and async backends), else ``None``.
@@ -380,7 +391,28 @@ class FTPServerHandle:
         For testing a client against a server that goes away. Errors the server recorded
         are still reported at teardown; stopping twice is harmless.
         """
-        self._loop_thread.run(self.server.close())
+        if not self._loop_thread.call(self._close_now):
+            self._loop_thread.run(self._close())
+
+    def _close_now(self) -> bool:
+        """(In the loop) close in one step if the server is idle and started; else False."""
+        started = self._started
+        if started is not None and (not started.done() or started.exception() is not None):
+            return False
+        return self.server._close_if_idle()
+
+    async def _close(self) -> None:
+        """(In the loop) let a quick start finish, then close; a failed start is raised."""
+        failure: BaseException | None = None
+        started = self._started
+        if started is not None:
+            try:
+                await asyncio.wrap_future(started)
+            except BaseException as exc:
+                failure = exc
+        await self.server.close()
+        if failure is not None:
+            raise failure
 
     # -- what happened --------------------------------------------------------------------
 
@@ -938,22 +970,48 @@ class FTPServerFactory:
                 if root in home.parents:  # the root itself exists already
                     home.mkdir(parents=True, exist_ok=True)
 
-        async def start() -> Server:
+        def make() -> Server:
             try:
-                server = Server(users, **server_options)
+                return Server(users, **server_options)
             except (TypeError, ValueError) as exc:
                 raise FTPServerOptionError(f"{where}: {exc}") from exc
-            await server.start(host=host, port=port)
-            try:
-                if root is None:
-                    for home in homes:
-                        await server.path_io.mkdir(home, parents=True, exist_ok=True)
-            except BaseException:
-                await server.close()
-                raise
-            return server
 
-        server = loop_thread.run(start())
+        async def make_homes(server: Server) -> None:
+            if root is None:
+                for home in homes:
+                    await server.path_io.mkdir(home, parents=True, exist_ok=True)
+
+        started: concurrent.futures.Future[None] | None = None
+        if _quick_start(host, server_options):
+            # Bind here and let the loop take the socket over when it gets to it: the test
+            # can connect at once (the kernel queues the connection), and the fixture saves
+            # a round trip to the server thread. Only for the built-in backends, whose
+            # start cannot fail once the socket listens.
+            server = make()
+            server.listen(host, port)
+
+            async def serve() -> None:
+                try:
+                    await make_homes(server)
+                    await server.start()
+                except BaseException:
+                    await server.close()
+                    raise
+
+            started = loop_thread.submit(serve())
+        else:
+
+            async def start() -> Server:
+                server = make()
+                await server.start(host=host, port=port)
+                try:
+                    await make_homes(server)
+                except BaseException:
+                    await server.close()
+                    raise
+                return server
+
+            server = loop_thread.run(start())
         self._state.live[id(server)] = server
         handle = FTPServerHandle(
             server=server,
@@ -964,6 +1022,7 @@ class FTPServerFactory:
             backend=backend,
             test_ca=test_ca,
             implicit_tls=implicit,
+            started=started,
         )
         self.handles.append(handle)
         item = self._request.node
@@ -979,22 +1038,45 @@ class FTPServerFactory:
             handle.closed = True
             self._state.live.pop(id(handle.server), None)
 
-        async def close() -> tuple[list[BaseException | None], list[list[ServerError]]]:
-            outcomes = await asyncio.gather(
-                *(handle.server.close() for handle in handles), return_exceptions=True
-            )
-            failures = [o if isinstance(o, BaseException) else None for o in outcomes]
-            return failures, [list(handle.server.errors) for handle in handles]
+        loop_thread = self._state.loop_thread
 
-        failures, recorded = self._state.loop_thread.run(close())
-        for failure in failures:
-            if failure is not None:
-                raise failure
+        def close_idle() -> tuple[list[bool], list[list[ServerError]]]:
+            closed = [handle._close_now() for handle in handles]
+            return closed, [list(handle.server.errors) for handle in handles]
+
+        async def close(busy: list[FTPServerHandle]) -> list[BaseException | None]:
+            outcomes = await asyncio.gather(
+                *(handle._close() for handle in busy), return_exceptions=True
+            )
+            return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+        # Usually every client has gone: one plain callback closes all. Servers with
+        # sessions left (or a start still running) take the full close.
+        closed, recorded = loop_thread.call(close_idle)
+        busy = [handle for handle, done in zip(handles, closed, strict=True) if not done]
+        if busy:
+            for failure in loop_thread.run(close(busy)):
+                if failure is not None:
+                    raise failure
+            recorded = loop_thread.call(
+                lambda: [list(handle.server.errors) for handle in handles]
+            )
         return [
             (handle, error)
             for handle, errors in zip(handles, recorded, strict=True)
             for error in errors
         ]
+
+
+def _quick_start(host: str, server_options: Mapping[str, Any]) -> bool:
+    """Whether a server may listen at once and start serving later (see ``_start``)."""
+    if server_options.get("path_io_factory") not in (PathIO, MemoryPathIO, AsyncPathIO):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _errors_message(errors: Sequence[tuple[FTPServerHandle, ServerError]]) -> str:
