@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
+import errno
 import ipaddress
 import logging
 import pathlib
@@ -115,6 +117,84 @@ def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> No
         raise TypeError(f"{name} must be a number or None, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+#: How long to stop accepting when the process is out of file descriptors or memory.
+ACCEPT_RETRY_DELAY = 1.0
+
+
+class _Acceptor:
+    """Accepts control connections on one listening socket, straight into transports.
+
+    ``loop.create_server`` runs a task, a coroutine and a future for every connection it
+    accepts; at test-suite login rates that was an eighth of the server's CPU per login.
+    Here an accepted socket becomes a transport in one call. It uses the selector loop's
+    ``_make_socket_transport`` (present in every CPython since 3.4); other loops, and
+    implicit TLS, keep ``create_server``.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Callable[[], Session]
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._make_transport = loop._make_socket_transport  # type: ignore[attr-defined]
+        self._retry: asyncio.TimerHandle | None = None
+        self.sockets = [sock]
+
+    @staticmethod
+    def usable(loop: asyncio.AbstractEventLoop) -> bool:
+        return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop) and hasattr(
+            loop, "_make_socket_transport"
+        )
+
+    def start(self) -> None:
+        self._loop.add_reader(self._fd, self._accept)
+
+    def _accept(self) -> None:
+        # One connection per readiness event: the selector is level-triggered, so more
+        # waiting connections wake the loop again, and a sequential client (a test suite)
+        # never pays for the accept() that finds the queue empty.
+        try:
+            conn, address = self._sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another thread took it, or the client gave up while queued
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # Out of descriptors or memory: pause, let sessions end, try again.
+                log.warning(
+                    "cannot accept a connection (%s); retrying in %.0f s",
+                    exc,
+                    ACCEPT_RETRY_DELAY,
+                )
+                self._loop.remove_reader(self._fd)
+                self._retry = self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume)
+                return
+            raise
+        try:
+            conn.setblocking(False)
+            self._make_transport(conn, self._protocol(), extra={"peername": address})
+        except Exception:  # pragma: no cover -- a socket that died while being set up
+            log.exception("could not set up an accepted connection")
+            conn.close()
+
+    def _resume(self) -> None:
+        self._retry = None
+        if self._sock.fileno() >= 0:
+            self.start()
+
+    def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._sock.fileno() >= 0:
+            self._loop.remove_reader(self._fd)
+            self._sock.close()
+
+    async def wait_closed(self) -> None:
+        return None
 
 
 class Server:
@@ -228,7 +308,7 @@ class Server:
         self._faults: dict[str, list[_Fault]] = {}
         self._sessions: set[Session] = set()
         self._user_counts: dict[int, int] = {}
-        self._listener: asyncio.AbstractServer | None = None
+        self._listener: asyncio.AbstractServer | _Acceptor | None = None
         self._socket: socket.socket | None = None  # bound by listen(), not served yet
         self._session_ids = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -289,18 +369,27 @@ class Server:
                 await self.path_io.mkdir(home, parents=True, exist_ok=True)
         ssl = self.ssl_context if self.implicit_tls else None
         backlog = kwargs.pop("backlog", 1024)
+        if not listened and ssl is None and not kwargs and _Acceptor.usable(self._loop):
+            with contextlib.suppress(ValueError):  # a host name: create_server resolves it
+                self.listen("127.0.0.1" if host is None else host, port or 0, backlog=backlog)
+                listened = True
         if listened:
             sock = self._socket
             if sock is None:
                 raise RuntimeError("server was closed before it started")
-            # start_serving=False: the listener is ours before the first suspension, so a
-            # close() that runs while start_serving() yields finds and closes it.
-            self._listener = await self._loop.create_server(
-                lambda: Session(self), sock=sock, ssl=ssl, backlog=backlog,
-                start_serving=False, **kwargs,
-            )
-            self._socket = None
-            await self._listener.start_serving()
+            if ssl is None and not kwargs and _Acceptor.usable(self._loop):
+                acceptor = _Acceptor(self._loop, sock, lambda: Session(self))
+                self._listener, self._socket = acceptor, None
+                acceptor.start()
+            else:
+                # start_serving=False: the listener is ours before the first suspension,
+                # so a close() that runs while start_serving() yields finds and closes it.
+                listener = await self._loop.create_server(
+                    lambda: Session(self), sock=sock, ssl=ssl, backlog=backlog,
+                    start_serving=False, **kwargs,
+                )
+                self._listener, self._socket = listener, None
+                await listener.start_serving()
         else:
             self._listener = await self._loop.create_server(
                 lambda: Session(self),
@@ -330,7 +419,7 @@ class Server:
             # Let the aborted transports run their connection_lost callbacks.
             for _ in range(5):
                 await asyncio.sleep(0)
-        if listener is not None:
+        if isinstance(listener, asyncio.AbstractServer):
             if sys.version_info < (3, 12):
                 # Returns at once once closed (3.12 waits for the connections as well).
                 await listener.wait_closed()
