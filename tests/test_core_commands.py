@@ -809,3 +809,33 @@ def test_tls_commands_without_tls_are_refused_but_not_with_530(
         assert reply[0] in "45" and not reply.startswith("530"), reply
         assert raw.cmd("USER user").startswith("331")
         assert raw.cmd("PASS pass").startswith("230")
+
+
+# ------------------------------------------------- event loops without selector transports
+
+
+def test_loops_without_selector_transports_take_the_public_path(
+    live_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvloop has no ``_make_socket_transport``: create_server and sock_accept serve then.
+
+    The fast paths are switched off here; listings, downloads and a passive channel given
+    up unused must behave exactly as with them.
+    """
+    from pytest_ftpserver.server import channels, server
+
+    monkeypatch.setattr(server, "direct_transports", lambda loop: False)
+    monkeypatch.setattr(channels, "direct_transports", lambda loop: False)
+    live = live_server()
+    ftp = live.ftp()
+    try:
+        ftp.storbinary("STOR a.bin", io.BytesIO(b"x" * 100_000))
+        assert ftp.nlst() == ["a.bin"]
+        out = io.BytesIO()
+        ftp.retrbinary("RETR a.bin", out.write)
+        assert out.getvalue() == b"x" * 100_000
+        ftp.sendcmd("PASV")  # a passive port nobody connects to, dropped by the next PASV
+        ftp.sendcmd("PASV")
+        assert ftp.nlst() == ["a.bin"]
+    finally:
+        ftp.quit()

@@ -322,3 +322,4 @@ async def test_listen_closed_without_start_and_misuse(tmp_path: pathlib.Path) ->
     assert not server.is_serving
     with pytest.raises(OSError):
         socket.create_connection((host, port), timeout=1).close()
+

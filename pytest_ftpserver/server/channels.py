@@ -9,7 +9,7 @@ import random
 import socket
 import ssl
 
-from .data import DataConnection
+from .data import DataConnection, direct_transports
 from .fs_commands import FileCommands
 from .session_base import FTPReply, ReplyT, _Transfer
 
@@ -21,16 +21,29 @@ class DataChannels(FileCommands):
 
     # -- data channel set-up ------------------------------------------------------------
     def _close_passive(self) -> None:
-        task, self._passive_accept = self._passive_accept, None
-        if task is None:
+        self._stop_listening()
+        future, self._passive_accept = self._passive_accept, None
+        if future is None:
             return
-        if not task.done():
-            task.cancel()  # the task closes its listening socket itself
-        elif not task.cancelled() and task.exception() is None:
-            connection = task.result()
+        if not future.done():
+            future.cancel()
+        elif not future.cancelled() and future.exception() is None:
+            connection = future.result()
             if connection.handshake is not None:
                 connection.handshake.cancel()
             connection.abort()
+
+    def _stop_listening(self) -> None:
+        """Close the passive listening socket (at most one connection per PASV)."""
+        sock, self._passive_sock = self._passive_sock, None
+        if sock is None:
+            return
+        task, self._passive_task = self._passive_task, None
+        if task is not None:
+            task.cancel()  # the fallback accept task closes the socket itself
+            return
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        sock.close()
 
     def _data_refusal(self) -> str | None:
         if self.server.tls_required and not self._protect_data:
@@ -58,18 +71,67 @@ class DataChannels(FileCommands):
                 continue
             port_number: int = sock.getsockname()[1]
             # Accept at once: aioftp finishes its TLS handshake before it sends RETR.
-            self._passive_accept = asyncio.get_running_loop().create_task(
-                self._accept_passive(sock)
-            )
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[DataConnection] = loop.create_future()
+            self._passive_accept = future
+            self._passive_sock = sock
+            if direct_transports(loop):
+                loop.add_reader(sock.fileno(), self._passive_ready, sock, future)
+            else:
+                self._passive_task = loop.create_task(self._accept_passive(sock, future))
             return port_number
         raise FTPReply(425, f"Cannot open a passive port: {last_error}.")
 
-    async def _accept_passive(self, sock: socket.socket) -> DataConnection:
-        """The first connection from the client's own host; others are refused (hijack).
+    def _passive_ready(self, sock: socket.socket, future: asyncio.Future[DataConnection]) -> None:
+        """A connection waits on the passive port: make it a transport in this callback.
 
-        With PROT P the TLS handshake starts at once too (curl and lftp send their
-        ClientHello before the transfer command); the transfer waits for it after 150.
+        Only the client's own host may connect; others are refused (hijack). One task, two
+        futures and a coroutine fewer per transfer than ``sock_accept`` followed by
+        ``connect_accepted_socket``.
         """
+        while True:
+            try:
+                conn, address = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # pragma: no cover -- the listening socket failed
+                self._stop_listening()
+                if not future.done():
+                    future.set_exception(exc)
+                return
+            if self.server._same_host(address[0], self.peer_host):
+                break
+            log.debug("session %d: refused data connection from %s", self.id, address[0])
+            conn.close()
+        self._stop_listening()  # one data connection per PASV
+        loop = asyncio.get_running_loop()
+        connection = DataConnection(pause=self._protect_data)
+        try:
+            conn.setblocking(False)
+            transport = loop._make_socket_transport(  # type: ignore[attr-defined]
+                conn, connection, extra={"peername": address}
+            )
+        except Exception as exc:  # pragma: no cover -- a socket that died meanwhile
+            conn.close()
+            future.set_exception(exc)
+            return
+        # connection_made comes in the next loop turn; an abort() before it must work.
+        connection.transport = transport
+        self._handshake_on_accept(connection)
+        future.set_result(connection)
+
+    def _handshake_on_accept(self, connection: DataConnection) -> None:
+        # With PROT P the TLS handshake starts at once too (curl and lftp send their
+        # ClientHello before the transfer command); the transfer waits for it after 150.
+        if connection.pause_on_connect:
+            connection.handshake = asyncio.get_running_loop().create_task(
+                self._wrap_tls(connection)
+            )
+
+    async def _accept_passive(
+        self, sock: socket.socket, future: asyncio.Future[DataConnection]
+    ) -> None:
+        """``_passive_ready`` for event loops without selector transports (uvloop, say)."""
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -79,7 +141,9 @@ class DataChannels(FileCommands):
                 log.debug("session %d: refused data connection from %s", self.id, address[0])
                 conn.close()
         finally:
-            sock.close()  # one data connection per PASV
+            sock.close()
+            if self._passive_sock is sock:
+                self._passive_sock = self._passive_task = None
         pause = self._protect_data
         made: list[DataConnection] = []
 
@@ -96,9 +160,11 @@ class DataChannels(FileCommands):
             else:
                 conn.close()
             raise
-        if pause:
-            connection.handshake = loop.create_task(self._wrap_tls(connection))
-        return connection
+        self._handshake_on_accept(connection)
+        if future.done():  # pragma: no cover -- the session gave the channel up meanwhile
+            connection.abort()
+        else:
+            future.set_result(connection)
 
     async def ftp_PASV(self, argument: str) -> ReplyT:
         if self._epsv_all:
@@ -187,13 +253,16 @@ class DataChannels(FileCommands):
         connection: DataConnection
         accepting = self._passive_accept
         if accepting is not None:
-            try:
-                connection = await asyncio.wait_for(
-                    asyncio.shield(accepting), self.server.wait_future_timeout
-                )
-            except asyncio.TimeoutError:
-                self._close_passive()
-                raise FTPReply(425, "No data connection was made in time.") from None
+            if accepting.done():  # the usual case: clients connect before the command
+                connection = accepting.result()
+            else:
+                try:
+                    connection = await asyncio.wait_for(
+                        asyncio.shield(accepting), self.server.wait_future_timeout
+                    )
+                except asyncio.TimeoutError:
+                    self._close_passive()
+                    raise FTPReply(425, "No data connection was made in time.") from None
             self._passive_accept = None
         elif self._active_address is not None:
             host, port = self._active_address

@@ -30,6 +30,19 @@ _SENDFILE_BLOCK = 64 * 1024
 _SENDFILE_CALLS_PER_WAKEUP = 1
 
 
+def direct_transports(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` can wrap an accepted socket in a transport in one plain call.
+
+    CPython's selector loops have ``_make_socket_transport`` (private, but in every
+    release since 3.4); the public ways (``create_server``, ``connect_accepted_socket``)
+    cost a coroutine, a task to run it and a future per connection. Other loops (uvloop)
+    take the public way.
+    """
+    return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop) and hasattr(
+        loop, "_make_socket_transport"
+    )
+
+
 class DataConnectionClosed(ConnectionError):
     """The peer closed or reset the data connection before the transfer ended."""
 
@@ -44,7 +57,7 @@ class DataConnection(asyncio.BufferedProtocol):
     def __init__(self, *, pause: bool = False) -> None:
         # pause: read nothing until start_tls takes over, so that a TLS ClientHello that
         # arrives at once (curl, lftp) is not taken for plain data.
-        self._pause_on_connect = pause
+        self.pause_on_connect = pause
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._buffer: memoryview | None = None
@@ -69,7 +82,7 @@ class DataConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if self._pause_on_connect:
+        if self.pause_on_connect:
             transport.pause_reading()
 
     def get_buffer(self, sizehint: int) -> memoryview:

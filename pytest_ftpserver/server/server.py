@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from ..pathio import AbstractPathIO, PathIO
 from ..protocol import Command, User
+from .data import direct_transports
 from .session import Session
 from .session_base import SessionBase
 from .throttle import Throttle
@@ -143,12 +144,6 @@ class _Acceptor:
         self._make_transport = loop._make_socket_transport  # type: ignore[attr-defined]
         self._retry: asyncio.TimerHandle | None = None
         self.sockets = [sock]
-
-    @staticmethod
-    def usable(loop: asyncio.AbstractEventLoop) -> bool:
-        return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop) and hasattr(
-            loop, "_make_socket_transport"
-        )
 
     def start(self) -> None:
         self._loop.add_reader(self._fd, self._accept)
@@ -369,7 +364,7 @@ class Server:
                 await self.path_io.mkdir(home, parents=True, exist_ok=True)
         ssl = self.ssl_context if self.implicit_tls else None
         backlog = kwargs.pop("backlog", 1024)
-        if not listened and ssl is None and not kwargs and _Acceptor.usable(self._loop):
+        if not listened and ssl is None and not kwargs and direct_transports(self._loop):
             with contextlib.suppress(ValueError):  # a host name: create_server resolves it
                 self.listen("127.0.0.1" if host is None else host, port or 0, backlog=backlog)
                 listened = True
@@ -377,7 +372,7 @@ class Server:
             sock = self._socket
             if sock is None:
                 raise RuntimeError("server was closed before it started")
-            if ssl is None and not kwargs and _Acceptor.usable(self._loop):
+            if ssl is None and not kwargs and direct_transports(self._loop):
                 acceptor = _Acceptor(self._loop, sock, lambda: Session(self))
                 self._listener, self._socket = acceptor, None
                 acceptor.start()

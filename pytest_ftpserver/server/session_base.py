@@ -113,7 +113,9 @@ class SessionBase(asyncio.BufferedProtocol):
         self._rest = 0
         self._rename_from: tuple[pathlib.PurePosixPath, pathlib.Path] | None = None
         # After PASV/EPSV: accepts the client's data connection as soon as it comes.
-        self._passive_accept: asyncio.Task[DataConnection] | None = None
+        self._passive_accept: asyncio.Future[DataConnection] | None = None
+        self._passive_sock: socket.socket | None = None
+        self._passive_task: asyncio.Task[None] | None = None  # only without direct_transports
         self._active_address: tuple[str, int] | None = None
         self._epsv_all = False
         self._mlst_facts: tuple[str, ...] = MLST_FACTS
