@@ -283,6 +283,7 @@ class Server:
             for direction, rate in (("read", read_speed_limit), ("write", write_speed_limit))
             if rate
         }
+        self._any_limit = any(self._limits.values())
         self._user_throttles: dict[int, dict[str, Throttle]] = {}
         for index, user in enumerate(self.users):
             throttles = {}
@@ -567,6 +568,13 @@ class Server:
     def _session_throttles(self, user: User) -> dict[str, Throttle]:
         """The throttles one session of ``user`` uses, keyed "<direction>..."."""
         throttles: dict[str, Throttle] = {}
+        if not self._any_limit and not (
+            user.read_speed_limit
+            or user.write_speed_limit
+            or user.read_speed_limit_per_connection
+            or user.write_speed_limit_per_connection
+        ):
+            return throttles
         for direction in ("read", "write"):
             shared = self._global_throttles.get(direction)
             if shared is not None:

@@ -30,6 +30,7 @@ from ..protocol import (
     CommandError,
     User,
     help_lines,
+    normalize_virtual_path,
     parse_command_line,
     quote_path,
 )
@@ -54,8 +55,9 @@ class Session(Transfers):
         self.peer_host = peer[0] if peer else ""
         self.local_host = local[0] if local else ""
         sock = transport.get_extra_info("socket")
+        if peer:  # IPv6 addresses come as 4-tuples (no AddressFamily enum to build)
+            self.family = socket.AF_INET6 if len(peer) == 4 else socket.AF_INET
         if sock is not None:
-            self.family = sock.family
             # ftplib sends ABOR's last byte as urgent data: keep it in the stream.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
@@ -140,6 +142,21 @@ class Session(Transfers):
         if self.server.idle_timeout:
             self._last_activity = self.server._loop_time()
         buffer = self._buffer
+        if not buffer and not self._discarding and data.find(b"\n") == len(data) - 1:
+            # The usual case: one whole command line, nothing left over.
+            try:
+                item: Command | CommandError = parse_command_line(data[:-1])
+            except CommandError as exc:
+                item = exc
+            self._on_line(item)
+        else:
+            self._take_lines(data)
+        if len(self._pending) > 64 and self.transport is not None:
+            # A client that pipelines without reading replies waits for us.
+            self.transport.pause_reading()
+
+    def _take_lines(self, data: bytes) -> None:
+        buffer = self._buffer
         buffer += data
         while not self._closed:
             end = buffer.find(b"\n")
@@ -161,9 +178,6 @@ class Session(Transfers):
             except CommandError as exc:
                 item = exc
             self._on_line(item)
-        if len(self._pending) > 64 and self.transport is not None:
-            # A client that pipelines without reading replies waits for us.
-            self.transport.pause_reading()
 
     def _on_line(self, item: Command | CommandError) -> None:
         if self._busy:
@@ -383,7 +397,8 @@ class Session(Transfers):
             return 530, "Too many connections for this user."
         self.user = user
         self.server.stats.logins += 1
-        self.cwd = pathlib.PurePosixPath(str(user.home_path))
+        home = user.home_path  # normalized by User itself
+        self.cwd = home if isinstance(home, pathlib.PurePosixPath) else normalize_virtual_path(home)
         self._throttles = self.server._session_throttles(user)
         return 230, "Login successful."
 

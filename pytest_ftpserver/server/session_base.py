@@ -67,6 +67,9 @@ def _os_error_reply(exc: OSError) -> FTPReply:
     return FTPReply(code, messages.get(exc.errno or 0, (exc.strerror or "Failed") + "."))
 
 
+_ROOT = pathlib.PurePosixPath("/")
+
+
 class _Transfer:
     __slots__ = ("bytes", "verb")
 
@@ -107,7 +110,7 @@ class SessionBase(asyncio.BufferedProtocol):
         self._candidate: User | None = None
         self._login_name = ""
         self._failures = 0
-        self.cwd = pathlib.PurePosixPath("/")
+        self.cwd = _ROOT
         # transfer parameters
         self._ascii = True
         self._rest = 0
