@@ -204,6 +204,10 @@ class DataConnection(asyncio.BufferedProtocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
+            if not self.tls and self.error is None and transport.get_write_buffer_size() == 0:
+                # Every byte is with the kernel already, which sends the FIN after them:
+                # no need to wait a loop turn for connection_lost.
+                return True
         await self.closed
         return self.error is None
 
