@@ -121,6 +121,25 @@ def test_session(ftpserver, i):
     session(data["host"], data["port"], data["user"], data["passwd"])
 '''
 
+# The same with the in-memory backend: the fixture's own cost, without pytest's tmp_path.
+OURS_MEMORY = CLIENT + '''
+
+@pytest.mark.ftp_server(backend="memory")
+@pytest.mark.parametrize("i", range({tests}))
+def test_session(ftp_server, i):
+    session(ftp_server.host, ftp_server.port, ftp_server.login, ftp_server.password)
+'''
+
+# pytest's tmp_path alone (what the default backend's directory costs before any server).
+TMP_PATH_ONLY = '''
+import pytest
+
+
+@pytest.mark.parametrize("i", range({tests}))
+def test_session(tmp_path, i):
+    pass
+'''
+
 EMPTY = '''
 import pytest
 
@@ -154,6 +173,10 @@ def variants(tests: int, slow_tests: int) -> list[Variant]:
                 EMPTY.format(tests=tests), OUR_PLUGIN, tests),
         Variant("ours", "pytest-ftpserver `ftp_server` (function scope)",
                 OURS.format(tests=tests), OUR_PLUGIN, tests, baseline="ours-empty"),
+        Variant("ours-memory", "pytest-ftpserver `ftp_server`, backend=\"memory\"",
+                OURS_MEMORY.format(tests=tests), OUR_PLUGIN, tests, baseline="ours-empty"),
+        Variant("tmp-path", "pytest's `tmp_path` alone, no server (part of the default)",
+                TMP_PATH_ONLY.format(tests=tests), OUR_PLUGIN, tests, baseline="ours-empty"),
         Variant("local-empty", "baseline: empty tests, pytest-localftpserver loaded",
                 EMPTY.format(tests=tests), LOCAL_PLUGIN, tests),
         Variant("local-module", "pytest-localftpserver `ftpserver` (module scope, default)",
@@ -241,7 +264,9 @@ def build_table(all_variants: list[Variant]) -> tuple[str, dict[str, float | Non
     suite_ratio = (module_suite / ours_suite) if module_suite and ours_suite else None
     verdicts = [
         f"- ours per test: {fmt(ours_cost)} ms (target ≤ 2 ms): "
-        + ("n/a" if ours_cost is None else "met" if ours_cost <= 2 else "NOT met"),
+        + ("n/a" if ours_cost is None else "met" if ours_cost <= 2 else "NOT met")
+        + f"; of which pytest's tmp_path {fmt(costs.get('tmp-path'))} ms; "
+        f"with backend=\"memory\" {fmt(costs.get('ours-memory'))} ms",
         f"- pytest-localftpserver module-scope test phase / ours: {fmt(suite_ratio)} "
         "(target ≥ 2x, test phases): "
         + ("n/a" if suite_ratio is None else "met" if suite_ratio >= 2 else "NOT met"),
@@ -261,13 +286,16 @@ def plot(all_variants: list[Variant], costs: dict[str, float | None], path: Path
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    shown = [v for v in all_variants if v.baseline and costs.get(v.key) is not None]
+    shown = [v for v in all_variants
+             if v.baseline and v.key != "tmp-path" and costs.get(v.key) is not None]
     if not shown:
         return False
     labels = {"ours": "pytest-ftpserver\nftp_server (function)",
+              "ours-memory": "pytest-ftpserver\nbackend=memory",
               "local-module": "pytest-localftpserver\n(module scope)",
               "local-function": "pytest-localftpserver\n(function scope)"}
-    colours = {"ours": "#1b7837", "local-module": "#2166ac", "local-function": "#b2182b"}
+    colours = {"ours": "#1b7837", "ours-memory": "#5aae61", "local-module": "#2166ac",
+               "local-function": "#b2182b"}
     values = [max(costs[v.key] or 0.0, 1e-3) for v in shown]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     bars = ax.bar([labels.get(v.key, v.key) for v in shown], values,
