@@ -50,8 +50,12 @@ class DataChannels(FileCommands):
             return "Data connections must be protected: send PROT P."
         return None
 
-    async def _listen_passive(self) -> int:
-        """Listen on a passive port (a plain socket: it takes one connection, if any)."""
+    def _listen_passive(self) -> int:
+        """Listen on a passive port (a plain socket: it takes one connection, if any).
+
+        Synchronous, so that PASV and EPSV are answered in the callback that read them,
+        without a task; every OSError becomes a 425.
+        """
         self._close_passive()
         self._active_address = None
         ports: list[int] = [0]
@@ -60,7 +64,11 @@ class DataChannels(FileCommands):
             random.shuffle(ports)
         last_error: OSError | None = None
         for port in ports:
-            sock = socket.socket(self.family, socket.SOCK_STREAM)
+            try:
+                sock = socket.socket(self.family, socket.SOCK_STREAM)
+            except OSError as exc:  # out of descriptors, say
+                last_error = exc
+                break
             try:
                 sock.bind((self.local_host, port))
                 sock.listen(4)
@@ -166,7 +174,7 @@ class DataChannels(FileCommands):
         else:
             future.set_result(connection)
 
-    async def ftp_PASV(self, argument: str) -> ReplyT:
+    def ftp_PASV(self, argument: str) -> ReplyT:
         if self._epsv_all:
             return 503, "Only EPSV is accepted after EPSV ALL."
         address = self.server.masquerade_address or self.local_host
@@ -176,11 +184,11 @@ class DataChannels(FileCommands):
             ip = ipaddress.IPv4Address(address)
         except ValueError:
             return 425, "PASV works on IPv4 only: use EPSV."
-        port = await self._listen_passive()
+        port = self._listen_passive()
         numbers = ",".join([*str(ip).split("."), str(port >> 8), str(port & 0xFF)])
         return 227, f"Entering Passive Mode ({numbers})."
 
-    async def ftp_EPSV(self, argument: str) -> ReplyT:
+    def ftp_EPSV(self, argument: str) -> ReplyT:
         arg = argument.strip().upper()
         if arg == "ALL":
             self._epsv_all = True
@@ -191,7 +199,7 @@ class DataChannels(FileCommands):
                 return 501, f"Unknown network protocol {arg!r}."
             if arg != expected:
                 return 522, f"Network protocol not supported, use ({expected})."
-        port = await self._listen_passive()
+        port = self._listen_passive()
         return 229, f"Entering Extended Passive Mode (|||{port}|)."
 
     def _check_active(self, host: str, port: int) -> ReplyT | None:
