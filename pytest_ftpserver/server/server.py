@@ -357,12 +357,15 @@ class Server:
             raise RuntimeError("server is already listening: call start() without host/port")
         self._loop = asyncio.get_running_loop()
         if self.path_io.creates_base_paths:
+            # Each directory once (users often share their base path and home).
+            directories: dict[pathlib.Path, None] = {}
             for user in self.users:
-                await self.path_io.mkdir(user.base_path, parents=True, exist_ok=True)
-                home = user.base_path.joinpath(
-                    *pathlib.PurePosixPath(str(user.home_path)).parts[1:]
-                )
-                await self.path_io.mkdir(home, parents=True, exist_ok=True)
+                directories[user.base_path] = None
+                parts = pathlib.PurePosixPath(str(user.home_path)).parts[1:]
+                if parts:
+                    directories[user.base_path.joinpath(*parts)] = None
+            for directory in directories:
+                await self.path_io.mkdir(directory, parents=True, exist_ok=True)
         ssl = self.ssl_context if self.implicit_tls else None
         backlog = kwargs.pop("backlog", 1024)
         if not listened and ssl is None and not kwargs and direct_transports(self._loop):
