@@ -415,3 +415,31 @@ def test_tutorial_anonymous_reads_anon(tutorial: LiveServer, login: str) -> None
             ftp.retrlines("LIST /", lambda line: None)
     assert not (tutorial.base / "Guido" / "evil.txt").exists()
     assert not (tutorial.base / "evil.txt").exists()
+
+
+def test_is_inside_checks_only_below_a_resolved_root(tmp_path: pathlib.Path) -> None:
+    """The containment check resolves the root once and lstat()s only the names below it;
+    every case must still agree with a full realpath() comparison."""
+    from pytest_ftpserver.pathio.local import _is_inside
+
+    real = tmp_path / "real-root"
+    (real / "dir" / "deeper").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    os.symlink(real, tmp_path / "root-link")  # the root itself reached through a link
+    os.symlink(tmp_path / "outside", real / "dir" / "out")
+    os.symlink(real / "dir", real / "in")
+    root = tmp_path / "root-link"
+    cases = {
+        root: True,
+        root / "dir": True,
+        root / "dir" / "deeper" / "not-yet" / "file": True,
+        root / "dir" / "out": False,
+        root / "dir" / "out" / "x": False,
+        root / "in" / "deeper": True,
+        root / "dir" / ".." / ".." / "outside": False,
+    }
+    for path, expected in cases.items():
+        assert _is_inside(root, path) is expected, path
+        real_path = os.path.realpath(path)
+        real_root = os.path.realpath(root)
+        assert (real_path == real_root or real_path.startswith(real_root + os.sep)) is expected

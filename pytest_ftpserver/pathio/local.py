@@ -78,8 +78,40 @@ def _real_root(root: pathlib.Path) -> str:
 
 def _is_inside(root: pathlib.Path, path: pathlib.Path) -> bool:
     real_root = _real_root(root)
+    below = _below_without_links(root, path, real_root)
+    if below is not None:
+        return below
     real = os.path.realpath(path)
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _below_without_links(root: pathlib.Path, path: pathlib.Path, real_root: str) -> bool | None:
+    """True when ``path`` is ``root`` plus plain names, none of them a symbolic link.
+
+    The root is resolved once; below it, only the named components are looked at (one
+    lstat each, none for the root itself) instead of realpath's walk from "/". None means
+    "cannot tell this way" (a link, "..", an odd path): the caller resolves in full.
+    """
+    root_text, text = str(root), str(path)
+    if text == root_text:
+        return True
+    prefix = root_text if root_text.endswith(os.sep) else root_text + os.sep
+    if not text.startswith(prefix):
+        return None
+    current = real_root.rstrip(os.sep)
+    for name in text[len(prefix) :].split(os.sep):
+        if name in ("", ".", ".."):
+            return None
+        current = current + os.sep + name
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return True  # the rest does not exist: nothing below can lead elsewhere
+        except OSError:
+            return None
+        if stat_module.S_ISLNK(mode):
+            return None
+    return True
 
 
 class _LocalReader(FileReader):
