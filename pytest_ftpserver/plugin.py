@@ -929,12 +929,13 @@ class FTPServerFactory:
             if tls == "implicit":
                 server_options["implicit_tls"] = implicit = True
 
-        if users is None:
+        if users is None:  # made on the backend root at once: no rebasing copy
             users = [
-                User(DEFAULT_LOGIN, secrets.token_urlsafe(12)),
-                User(ANONYMOUS_LOGIN, None),
+                User(DEFAULT_LOGIN, secrets.token_urlsafe(12), base_path=backend_root),
+                User(ANONYMOUS_LOGIN, None, base_path=backend_root),
             ]
-        users = [self._rebase(user, backend_root) for user in users]
+        else:
+            users = [self._rebase(user, backend_root) for user in users]
         return self._start(
             server_options, users, host, port, root, backend_root, backend, test_ca, implicit, where
         )
