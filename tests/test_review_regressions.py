@@ -1,0 +1,62 @@
+"""Regressions found reviewing the performance commits (listen(), _Acceptor, quick close).
+
+Each test talks to a real server over loopback sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import socket
+
+import pytest
+
+
+def _closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
+    """Read until the server ends the connection (EOF or reset); False on timeout."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("turns", range(6))
+async def test_close_ends_a_connection_accepted_just_before(
+    tmp_path: pathlib.Path, turns: int
+) -> None:
+    """A connection the acceptor took just before ``close()`` must not outlive the server.
+
+    ``_Acceptor._accept`` makes the transport at once, but ``Session.connection_made``
+    (where the session joins ``server._sessions``) runs a loop turn later. A ``close()``
+    (or the fixture's ``_close_if_idle``) in between sees no session, closes the listener
+    and returns; then ``connection_made`` runs, greets the client with 220 and the session
+    lives on, served by a closed server that nobody will close again.
+    """
+    from pytest_ftpserver import MemoryPathIO, Server, User
+
+    server = Server([User("user", "pass", base_path=tmp_path)], path_io_factory=MemoryPathIO)
+    await server.start()
+    client = socket.create_connection(server.address[:2], timeout=5)
+    try:
+        for _ in range(turns):  # let the acceptor run, but not (yet) connection_made
+            await asyncio.sleep(0)
+        await server.close()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        leftover = len(server._sessions)
+        closed = await asyncio.to_thread(_closed_by_peer, client, 2.0)
+        assert leftover == 0 and closed, (
+            f"after close(): {leftover} session(s) still open, "
+            f"client connection {'closed' if closed else 'still served'}"
+        )
+    finally:
+        client.close()
+        for session in list(server._sessions):  # do not leak the fd if the test failed
+            session.close()
+        await asyncio.sleep(0)
