@@ -306,6 +306,8 @@ class Server:
         self._user_counts: dict[int, int] = {}
         self._listener: asyncio.AbstractServer | _Acceptor | None = None
         self._socket: socket.socket | None = None  # bound by listen(), not served yet
+        # Set by close(): a connection accepted just before it is dropped on arrival.
+        self._closing = False
         self._session_ids = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.address: tuple[str, int] = ("", 0)
@@ -322,6 +324,7 @@ class Server:
         """
         if self._listener is not None or self._socket is not None:
             raise RuntimeError("server is already listening")
+        self._closing = False
         try:
             family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         except ValueError:
@@ -355,6 +358,7 @@ class Server:
         listened = self._socket is not None
         if listened and (host is not None or port is not None):
             raise RuntimeError("server is already listening: call start() without host/port")
+        self._closing = False
         self._loop = asyncio.get_running_loop()
         if self.path_io.creates_base_paths:
             # Each directory once (users often share their base path and home).
@@ -405,6 +409,7 @@ class Server:
 
     async def close(self) -> None:
         """Stop listening and drop every session and data channel."""
+        self._closing = True
         sock, self._socket = self._socket, None
         if sock is not None:  # listen() without start()
             sock.close()
@@ -435,6 +440,7 @@ class Server:
         """
         if self._sessions or (self._listener is None and self._socket is not None):
             return False
+        self._closing = True
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()  # closes the listening sockets now

@@ -61,6 +61,11 @@ class Session(Transfers):
             # ftplib sends ABOR's last byte as urgent data: keep it in the stream.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+        if self.server._closing:
+            # Accepted in the loop turn before close(), which could not see it yet.
+            self._closed = True
+            transport.abort()
+            return
         if not self.server._session_opened(self):
             self._send(421, "Too many connections, try again later.")
             self._closed = True
