@@ -16,6 +16,11 @@ from .session_base import FTPReply, ReplyT, _Transfer
 log = logging.getLogger("pytest_ftpserver")
 
 
+def _retrieve_failure(task: asyncio.Task[DataConnection]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class DataChannels(FileCommands):
     """Setting up data connections: passive and active modes, TLS on the data channel."""
 
@@ -102,10 +107,10 @@ class DataChannels(FileCommands):
                 conn, address = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # pragma: no cover -- the listening socket failed
+            except OSError as exc:  # out of descriptors, say
                 self._stop_listening()
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(FTPReply(425, f"Cannot open data connection: {exc}."))
                 return
             if self.server._same_host(address[0], self.peer_host):
                 break
@@ -132,9 +137,11 @@ class DataChannels(FileCommands):
         # With PROT P the TLS handshake starts at once too (curl and lftp send their
         # ClientHello before the transfer command); the transfer waits for it after 150.
         if connection.pause_on_connect:
-            connection.handshake = asyncio.get_running_loop().create_task(
-                self._wrap_tls(connection)
-            )
+            handshake = asyncio.get_running_loop().create_task(self._wrap_tls(connection))
+            # A channel given up before its transfer never awaits the handshake: its
+            # failure is read here so that asyncio does not log it as never retrieved.
+            handshake.add_done_callback(_retrieve_failure)
+            connection.handshake = handshake
 
     async def _accept_passive(
         self, sock: socket.socket, future: asyncio.Future[DataConnection]
@@ -168,11 +175,11 @@ class DataChannels(FileCommands):
             else:
                 conn.close()
             raise
-        self._handshake_on_accept(connection)
         if future.done():  # pragma: no cover -- the session gave the channel up meanwhile
             connection.abort()
-        else:
-            future.set_result(connection)
+            return
+        self._handshake_on_accept(connection)
+        future.set_result(connection)
 
     def ftp_PASV(self, argument: str) -> ReplyT:
         if self._epsv_all:
