@@ -308,6 +308,8 @@ class Server:
         self._socket: socket.socket | None = None  # bound by listen(), not served yet
         # Set by close(): a connection accepted just before it is dropped on arrival.
         self._closing = False
+        # Whether accepted sockets get SO_OOBINLINE from the listening socket.
+        self._oob_inline_inherited = False
         self._session_ids = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.address: tuple[str, int] = ("", 0)
@@ -335,6 +337,12 @@ class Server:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            inherited = False
+            # Accepted sockets inherit SO_OOBINLINE (Linux, BSD): one setsockopt per
+            # server instead of one per connection (see Session.connection_made).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+                inherited = sys.platform.startswith(("linux", "darwin", "freebsd"))
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind((host, port))
@@ -344,6 +352,7 @@ class Server:
             sock.close()
             raise
         self._socket = sock
+        self._oob_inline_inherited = inherited
         sockname = sock.getsockname()
         self.address = (sockname[0], sockname[1])
 
@@ -394,6 +403,7 @@ class Server:
                 self._listener, self._socket = listener, None
                 await listener.start_serving()
         else:
+            self._oob_inline_inherited = False
             self._listener = await self._loop.create_server(
                 lambda: Session(self),
                 "127.0.0.1" if host is None else host,

@@ -54,11 +54,12 @@ class Session(Transfers):
         local = transport.get_extra_info("sockname")
         self.peer_host = peer[0] if peer else ""
         self.local_host = local[0] if local else ""
-        sock = transport.get_extra_info("socket")
         if peer:  # IPv6 addresses come as 4-tuples (no AddressFamily enum to build)
             self.family = socket.AF_INET6 if len(peer) == 4 else socket.AF_INET
+        # ftplib sends ABOR's last byte as urgent data: keep it in the stream. Sockets
+        # accepted from Server.listen()'s socket inherit the option from it.
+        sock = None if self.server._oob_inline_inherited else transport.get_extra_info("socket")
         if sock is not None:
-            # ftplib sends ABOR's last byte as urgent data: keep it in the stream.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
         if self.server._closing:
