@@ -72,6 +72,37 @@ def ensure_env(script: Path, argv: Sequence[str]) -> None:
     os.execv(str(python), [str(python), str(script), *argv])
 
 
+def time_wait_sockets() -> int | None:
+    """How many TCP sockets are in TIME_WAIT on this machine (Linux), else None."""
+    try:
+        with open("/proc/net/sockstat") as stats:
+            for line in stats:
+                if line.startswith("TCP:"):
+                    fields = line.split()
+                    return int(fields[fields.index("tw") + 1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def wait_for_time_wait(limit: int = 2000, timeout: float = 75.0) -> str:
+    """Wait (bounded) until earlier runs' TIME_WAIT sockets age out; says what it saw.
+
+    Tens of thousands of them, left by earlier runs, made every connection set-up of every
+    server measurably slower here; the kernel drops them after 60 s.
+    """
+    count = time_wait_sockets()
+    if count is None or count <= limit:
+        return f"{count if count is not None else 'n/a'} sockets in TIME_WAIT at start"
+    print(f"{count} sockets in TIME_WAIT: waiting up to {timeout:.0f} s for them to age out",
+          file=sys.stderr, flush=True)
+    deadline = time.monotonic() + timeout
+    while count is not None and count > limit and time.monotonic() < deadline:
+        time.sleep(1)
+        count = time_wait_sockets()
+    return f"{count} sockets in TIME_WAIT at start"
+
+
 def raise_fd_limit(wanted: int = 65536) -> int:
     """Raise RLIMIT_NOFILE's soft limit (children inherit it); return the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

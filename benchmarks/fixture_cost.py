@@ -345,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not use_current:
         benchlib.ensure_env(Path(__file__).resolve(), argv)
 
+    sockets_note = (benchlib.wait_for_time_wait() if not args.quick
+                    else f"{benchlib.time_wait_sockets()} sockets in TIME_WAIT at start")
     started = time.monotonic()
     all_variants = variants(tests, slow_tests)
     with tempfile.TemporaryDirectory(prefix="ftp-fixture-cost-") as tmp:
@@ -364,7 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions = ", ".join(f"{n} {benchlib.package_version(n)}"
                          for n in ("pytest-ftpserver", "pytest-localftpserver", "pytest"))
     context = (f"{benchlib.machine_line()}; {versions}; commit {benchlib.git_revision()}; "
-               f"{tests} tests, {rounds} round(s), {time.monotonic() - started:.0f} s")
+               f"{tests} tests, {rounds} round(s), {time.monotonic() - started:.0f} s; "
+               f"{sockets_note}")
     print()
     print(text)
     print()

@@ -655,6 +655,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
+    sockets_note = (benchlib.wait_for_time_wait() if not args.quick
+                    else f"{benchlib.time_wait_sockets()} sockets in TIME_WAIT at start")
     started = time.monotonic()
     metrics = measure(params, progress)
     headers, rows = table_rows(metrics, params)
@@ -664,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = (
         f"{benchlib.machine_line()}; {versions_line()}; commit {benchlib.git_revision()}; "
         f"file {params.size >> 20} MiB, {params.rounds} round(s), "
-        f"{time.monotonic() - started:.0f} s"
+        f"{time.monotonic() - started:.0f} s; {sockets_note}"
     )
     print()
     print(table)
