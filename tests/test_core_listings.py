@@ -8,6 +8,8 @@ import locale
 import os
 import pathlib
 import re
+import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -245,3 +247,55 @@ def test_list_on_pathio_shows_real_size_and_mtime(
     entry = parse(list_lines(live))["disk.bin"]
     assert entry["size"] == "4321"
     assert (entry["month"], entry["day"], entry["when"]) == ("Dec", "24", "1999")
+
+
+def test_listing_larger_than_the_socket_buffer_arrives_whole(
+    live_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listings are written straight to the accepted data socket; one that the kernel does
+    not take at once moves to a transport half-way. Every name must arrive, once, in
+    order. The server's send buffer is made tiny here so that the move happens."""
+    from pytest_ftpserver.server import channels
+    from pytest_ftpserver.server.data import DataConnection
+
+    accepted = DataConnection.accepted
+    attached: list[bool] = []
+    attach = DataConnection.attach
+
+    def small_buffer(sock: socket.socket, peer: object) -> DataConnection:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return accepted(sock, peer)
+
+    def counting_attach(self: DataConnection) -> None:
+        attached.append(self.raw is not None)
+        attach(self)
+
+    monkeypatch.setattr(channels.DataConnection, "accepted", staticmethod(small_buffer))
+    monkeypatch.setattr(DataConnection, "attach", counting_attach)
+    live = live_server()
+    names = [f"{i:05d}-" + "x" * 200 for i in range(3000)]  # about 620 KB of NLST
+    for name in names:
+        (live.base / name).write_bytes(b"")
+    with live.ftp() as ftp:
+        got: list[str] = []
+        ftp.retrlines("NLST", got.append)
+        assert got == sorted(names)
+        lines: list[str] = []
+        ftp.retrlines("LIST", lines.append)
+        assert len(lines) == len(names)
+    assert attached and all(attached)  # the listings did move to a transport
+
+
+def test_listing_to_a_client_that_resets_gets_426(live_server: StartServer) -> None:
+    live = live_server()
+    for i in range(3000):
+        (live.base / (f"{i:05d}-" + "y" * 200)).write_bytes(b"")
+    with live.ftp() as ftp:
+        conn = ftp.transfercmd("NLST")
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.recv(100)
+        conn.close()  # a reset, with most of the listing still to come
+        reply = ftp.getmultiline()
+        assert reply[:3] in {"226", "426"}, reply
+        # the session goes on either way
+        assert ftp.sendcmd("NOOP").startswith("200")

@@ -16,6 +16,10 @@ from .session_base import FTPReply, ReplyT, _Transfer
 log = logging.getLogger("pytest_ftpserver")
 
 
+#: Transfers that write a (usually small) payload straight to the accepted socket.
+_RAW_VERBS = frozenset({"LIST", "NLST", "MLSD"})
+
+
 def _retrieve_failure(task: asyncio.Task[DataConnection]) -> None:
     if not task.cancelled():
         task.exception()
@@ -117,20 +121,24 @@ class DataChannels(FileCommands):
             log.debug("session %d: refused data connection from %s", self.id, address[0])
             conn.close()
         self._stop_listening()  # one data connection per PASV
-        loop = asyncio.get_running_loop()
-        connection = DataConnection(pause=self._protect_data)
         try:
             conn.setblocking(False)
-            transport = loop._make_socket_transport(  # type: ignore[attr-defined]
-                conn, connection, extra={"peername": address}
-            )
+            if self._protect_data:
+                # TLS: the transport at once, the handshake starts with it.
+                loop = asyncio.get_running_loop()
+                connection = DataConnection(pause=True)
+                # connection_made comes in the next loop turn; abort() before it must work.
+                connection.transport = loop._make_socket_transport(  # type: ignore[attr-defined]
+                    conn, connection, extra={"peername": address}
+                )
+                self._handshake_on_accept(connection)
+            else:
+                # A transport only when the transfer needs one (_open_data).
+                connection = DataConnection.accepted(conn, address)
         except Exception as exc:  # pragma: no cover -- a socket that died meanwhile
             conn.close()
             future.set_exception(exc)
             return
-        # connection_made comes in the next loop turn; an abort() before it must work.
-        connection.transport = transport
-        self._handshake_on_accept(connection)
         future.set_result(connection)
 
     def _handshake_on_accept(self, connection: DataConnection) -> None:
@@ -293,6 +301,8 @@ class DataChannels(FileCommands):
                 raise FTPReply(425, f"Cannot open data connection: {exc}.") from None
         else:
             raise FTPReply(425, "Use PORT, EPRT, PASV or EPSV first.")
+        if connection.raw is not None and verb not in _RAW_VERBS:
+            connection.attach()
         self._send(150, preliminary or f"Opening data connection for {verb}.")
         if connection.handshake is not None:
             connection = await connection.handshake

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import socket
 from collections.abc import Callable
 
 from .throttle import ThrottleGroup
@@ -78,6 +79,10 @@ class DataConnection(asyncio.BufferedProtocol):
         self.received = 0
         self.tls = False  # True once the TLS handshake on this connection is done
         self.handshake: asyncio.Task[DataConnection] | None = None  # started on accept
+        # An accepted socket not yet wrapped in a transport (see attach()): listings are
+        # written straight to it, and most never need a transport at all.
+        self.raw: socket.socket | None = None
+        self._raw_peer: object = None
         self.error: Exception | None = None  # set when the peer reset the connection
 
     # -- protocol callbacks -------------------------------------------------------------
@@ -187,7 +192,70 @@ class DataConnection(asyncio.BufferedProtocol):
             self._resume_reading()
         return chunk
 
+    # -- a socket without a transport ---------------------------------------------------
+    @classmethod
+    def accepted(cls, sock: socket.socket, peer: object) -> DataConnection:
+        """A plain (non-TLS) connection that gets its transport only when it needs one."""
+        connection = cls()
+        connection.raw = sock
+        connection._raw_peer = peer
+        return connection
+
+    def attach(self) -> None:
+        """Wrap the raw socket in a transport now (uploads, downloads, a listing that
+        does not fit the socket's buffer). connection_made follows in the next loop turn;
+        ``transport`` is usable at once."""
+        sock, self.raw = self.raw, None
+        if sock is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.transport = loop._make_socket_transport(  # type: ignore[attr-defined]
+            sock, self, extra={"peername": self._raw_peer}
+        )
+
+    def _write_raw(self, sock: socket.socket, data: bytes) -> bytes:
+        """Send what the socket takes now; returns the rest (empty when all went)."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[sock.send(view) :]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self.error = exc
+            self._close_raw()
+            raise DataConnectionClosed(str(exc)) from exc
+        return bytes(view)
+
+    def _close_raw(self) -> bool:
+        """Close the raw socket after reading what the peer sent (so that the close is a
+        FIN, not a reset); False when the peer had reset the connection."""
+        sock, self.raw = self.raw, None
+        if sock is None:
+            return True
+        ok = True
+        try:
+            while sock.recv(65536):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            ok = False
+            if self.error is None:
+                self.error = exc
+        sock.close()
+        self.eof = True
+        if not self.closed.done():
+            self.closed.set_result(None)
+        return ok
+
     async def write(self, data: bytes) -> None:
+        sock = self.raw
+        if sock is not None:
+            data = self._write_raw(sock, data)
+            if not data:
+                return
+            self.attach()  # the socket's buffer is full: the transport takes the rest
         transport = self.transport
         if transport is None or transport.is_closing():
             raise DataConnectionClosed("data connection closed")
@@ -203,6 +271,8 @@ class DataConnection(asyncio.BufferedProtocol):
         not wait for the peer's own close: many clients (curl, lftp) keep the data
         connection open until they have read the 226 reply.
         """
+        if self.raw is not None:
+            return self._close_raw()  # every byte is with the kernel already
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.close()
@@ -214,6 +284,8 @@ class DataConnection(asyncio.BufferedProtocol):
         return self.error is None
 
     def abort(self) -> None:
+        if self.raw is not None:
+            self._close_raw()
         if self.transport is not None:
             self.transport.abort()
 
