@@ -48,6 +48,8 @@ class Session(Transfers):
 
     # -- connection ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if transport is self.transport or self._closed:
+            return  # made already by Server's acceptor (see _Acceptor._accept)
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         peer = transport.get_extra_info("peername")
