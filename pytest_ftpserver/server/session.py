@@ -16,6 +16,7 @@ import logging
 import pathlib
 import socket
 import ssl
+import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -41,6 +42,48 @@ if TYPE_CHECKING:
     from .server import _FaultPlan
 
 log = logging.getLogger("pytest_ftpserver")
+
+
+_EAGER_TASKS = sys.version_info >= (3, 12)
+
+
+async def _resume(coro: Coroutine[Any, Any, None], yielded: object) -> None:
+    """Go on running a coroutine that started outside a task and then suspended (3.10,
+    3.11; newer Pythons start tasks eagerly themselves).
+
+    Does what a task does: waits for the future the coroutine yielded, resumes it, and on
+    cancellation cancels that future (the coroutine then sees CancelledError), or throws
+    the cancellation in when the future cannot be cancelled.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        error: BaseException | None = None
+        if yielded is None:  # a bare yield: asyncio.sleep(0)
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError as exc:
+                error = exc
+        elif isinstance(yielded, asyncio.Future):
+            yielded._asyncio_future_blocking = False
+            waiter = loop.create_future()
+
+            def wake(_: object, waiter: asyncio.Future[None] = waiter) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            yielded.add_done_callback(wake)
+            try:
+                await waiter
+            except asyncio.CancelledError as exc:
+                yielded.remove_done_callback(wake)
+                if not yielded.cancel():
+                    error = exc
+        else:  # pragma: no cover -- only asyncio futures are ever awaited here
+            error = RuntimeError(f"a coroutine yielded {yielded!r}")
+        try:
+            yielded = coro.send(None) if error is None else coro.throw(error)
+        except StopIteration:
+            return
 
 
 class Session(Transfers):
@@ -199,8 +242,16 @@ class Session(Transfers):
         self._dispatch(item)
 
     def _run_pending(self) -> None:
-        while self._pending and not self._busy and not self._closed:
-            self._dispatch(self._pending.popleft())
+        # Not re-entrant: a queued command that completes at once (eagerly, see _start)
+        # calls this again from inside the loop below, which goes on by itself.
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._pending and not self._busy and not self._closed:
+                self._dispatch(self._pending.popleft())
+        finally:
+            self._draining = False
         if (
             not self._pending
             and not self._writing_paused
@@ -273,8 +324,22 @@ class Session(Transfers):
     def _start(
         self, command: Command, make: Callable[[], Coroutine[Any, Any, ReplyT | None]]
     ) -> None:
+        # Eagerly: the handler runs in this callback up to its first real suspension, and
+        # a task exists only if there is one. With the built-in backends most commands
+        # (CWD, SIZE, LIST...) never suspend, and save a task and a loop turn each.
         self._busy = True
-        self._task = asyncio.get_running_loop().create_task(self._run(command, make))
+        coro = self._run(command, make)
+        if _EAGER_TASKS:  # Python 3.12+: the loop's own eager start
+            loop = asyncio.get_running_loop()
+            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+            if not task.done():
+                self._task = task
+            return
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return
+        self._task = asyncio.get_running_loop().create_task(_resume(coro, yielded))
 
     async def _run(
         self, command: Command, make: Callable[[], Coroutine[Any, Any, ReplyT | None]]

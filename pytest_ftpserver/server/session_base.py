@@ -95,6 +95,7 @@ class SessionBase(asyncio.BufferedProtocol):
         self._pending: collections.deque[Command | CommandError] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+        self._draining = False  # in _run_pending (see there)
         self._closed = False
         self._aborting = False
         self._quit_after_abort = False
