@@ -93,3 +93,52 @@ def test_abor_pipelined_with_a_transfer_is_answered(live_server: Any) -> None:
         if data is not None:
             data.close()
         client.close()
+
+
+def test_listing_after_prot_p_on_a_channel_connected_before_it(live_server: Any) -> None:
+    """PROT P sent after the client connected the passive data channel (which was
+    accepted in clear, PROT C) must still give a TLS listing, as it did before listings
+    went to the raw accepted socket.
+
+    ``_passive_ready`` keeps the accepted socket raw when ``_protect_data`` is off at
+    accept time; ``_open_data`` does not attach a transport for LIST/NLST/MLSD, then sees
+    ``_protect_data`` on and calls ``_wrap_tls``, whose ``assert connection.transport``
+    fails: 451, an AssertionError in ``server.errors``, and the raw socket is never
+    closed (``_send_listing`` calls ``_open_data`` outside its try).
+    """
+    import ftplib
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client_context)
+
+    live = live_server(ssl=server_context)
+    live.put("a.txt", b"1")
+    ftp = ftplib.FTP_TLS(context=client_context, timeout=5)
+    try:
+        ftp.connect(live.host, live.port)
+        ftp.login("user", "pass")
+        ftp.prot_c()
+        port = int(ftp.sendcmd("EPSV").split("|")[3])
+        data = socket.create_connection((live.host, port), timeout=5)
+        try:
+            assert ftp.sendcmd("NOOP").startswith("200")  # accepted (in clear) by now
+            assert ftp.sendcmd("PROT P").startswith("200")
+            assert ftp.sendcmd("NLST").startswith("150")
+            secure = client_context.wrap_socket(data, server_hostname="127.0.0.1")
+            data = secure
+            received = b""
+            while chunk := secure.recv(65536):
+                received += chunk
+            assert received == b"a.txt\r\n"
+            secure.unwrap().close()
+        finally:
+            data.close()
+        assert ftp.voidresp().startswith("226")
+        ftp.quit()
+    finally:
+        ftp.close()
