@@ -142,3 +142,28 @@ def test_listing_after_prot_p_on_a_channel_connected_before_it(live_server: Any)
         ftp.quit()
     finally:
         ftp.close()
+
+
+def test_custom_backend_may_use_asyncio_timeout(live_server: Any) -> None:
+    """A backend (``path_io_factory``, documented as extensible) whose coroutines use
+    ``asyncio.timeout()`` must work: it did while every async command had its own task.
+
+    Since commands start eagerly, on Python < 3.12 ``Session._start`` sends the handler
+    its first step outside any task (``asyncio.current_task()`` is None, or, for a command
+    taken from the queue, the previous command's finished driver task), and
+    ``asyncio.timeout()`` raises "Timeout should be used inside a task": every command
+    touching storage answers 451 and lands in ``server.errors``.
+    """
+    if not hasattr(asyncio, "timeout"):
+        pytest.skip("asyncio.timeout() is Python 3.11+")
+    from pytest_ftpserver import MemoryPathIO
+
+    class TimedPathIO(MemoryPathIO):  # type: ignore[misc]
+        async def stat(self, path: pathlib.Path) -> Any:
+            async with asyncio.timeout(30):
+                return await super().stat(path)
+
+    live = live_server(backend="memory", path_io_factory=TimedPathIO)
+    live.put("a.txt", b"abc")
+    with live.ftp() as ftp:
+        assert ftp.sendcmd("SIZE a.txt") == "213 3"
