@@ -154,13 +154,14 @@ def test_custom_backend_may_use_asyncio_timeout(live_server: Any) -> None:
     ``asyncio.timeout()`` raises "Timeout should be used inside a task": every command
     touching storage answers 451 and lands in ``server.errors``.
     """
-    if not hasattr(asyncio, "timeout"):
+    timeout: Any = getattr(asyncio, "timeout", None)
+    if timeout is None:
         pytest.skip("asyncio.timeout() is Python 3.11+")
     from pytest_ftpserver import MemoryPathIO
 
-    class TimedPathIO(MemoryPathIO):  # type: ignore[misc]
+    class TimedPathIO(MemoryPathIO):
         async def stat(self, path: pathlib.Path) -> Any:
-            async with asyncio.timeout(30):
+            async with timeout(30):
                 return await super().stat(path)
 
     live = live_server(backend="memory", path_io_factory=TimedPathIO)
