@@ -47,45 +47,6 @@ log = logging.getLogger("pytest_ftpserver")
 _EAGER_TASKS = sys.version_info >= (3, 12)
 
 
-async def _resume(coro: Coroutine[Any, Any, None], yielded: object) -> None:
-    """Go on running a coroutine that started outside a task and then suspended (3.10,
-    3.11; newer Pythons start tasks eagerly themselves).
-
-    Does what a task does: waits for the future the coroutine yielded, resumes it, and on
-    cancellation cancels that future (the coroutine then sees CancelledError), or throws
-    the cancellation in when the future cannot be cancelled.
-    """
-    loop = asyncio.get_running_loop()
-    while True:
-        error: BaseException | None = None
-        if yielded is None:  # a bare yield: asyncio.sleep(0)
-            try:
-                await asyncio.sleep(0)
-            except asyncio.CancelledError as exc:
-                error = exc
-        elif isinstance(yielded, asyncio.Future):
-            yielded._asyncio_future_blocking = False
-            waiter = loop.create_future()
-
-            def wake(_: object, waiter: asyncio.Future[None] = waiter) -> None:
-                if not waiter.done():
-                    waiter.set_result(None)
-
-            yielded.add_done_callback(wake)
-            try:
-                await waiter
-            except asyncio.CancelledError as exc:
-                yielded.remove_done_callback(wake)
-                if not yielded.cancel():
-                    error = exc
-        else:  # pragma: no cover -- only asyncio futures are ever awaited here
-            error = RuntimeError(f"a coroutine yielded {yielded!r}")
-        try:
-            yielded = coro.send(None) if error is None else coro.throw(error)
-        except StopIteration:
-            return
-
-
 class Session(Transfers):
     """The protocol object of one control connection."""
 
@@ -324,22 +285,22 @@ class Session(Transfers):
     def _start(
         self, command: Command, make: Callable[[], Coroutine[Any, Any, ReplyT | None]]
     ) -> None:
-        # Eagerly: the handler runs in this callback up to its first real suspension, and
-        # a task exists only if there is one. With the built-in backends most commands
-        # (CWD, SIZE, LIST...) never suspend, and save a task and a loop turn each.
         self._busy = True
-        coro = self._run(command, make)
-        if _EAGER_TASKS:  # Python 3.12+: the loop's own eager start
-            loop = asyncio.get_running_loop()
-            task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+        loop = asyncio.get_running_loop()
+        if _EAGER_TASKS:
+            # Python 3.12+: the handler runs in this callback up to its first real
+            # suspension, as the current task; with the built-in backends most commands
+            # (CWD, SIZE, LIST...) never suspend, and save a loop turn each.
+            task = asyncio.Task(  # type: ignore[call-arg,unused-ignore]
+                self._run(command, make), loop=loop, eager_start=True
+            )
             if not task.done():
                 self._task = task
             return
-        try:
-            yielded = coro.send(None)
-        except StopIteration:
-            return
-        self._task = asyncio.get_running_loop().create_task(_resume(coro, yielded))
+        # Older Pythons: a plain task. (Running the first step by hand broke handlers that
+        # need a current task, asyncio.timeout() in a custom backend for one: found in
+        # review.)
+        self._task = loop.create_task(self._run(command, make))
 
     async def _run(
         self, command: Command, make: Callable[[], Coroutine[Any, Any, ReplyT | None]]
@@ -376,6 +337,18 @@ class Session(Transfers):
             self._task = None
         self._run_pending()
 
+    def _take_queued_interrupts(self) -> None:
+        """Once a transfer has started: ABOR, STAT or QUIT that came with (or right after)
+        its command, and waited in the queue, act on it now, as if it came during it."""
+        while self._pending and self._transfer is not None and not self._aborting:
+            item = self._pending[0]
+            spec = COMMANDS.get(item.verb) if isinstance(item, Command) else None
+            if spec is None or not spec.during_transfer:
+                return
+            self._pending.popleft()
+            assert isinstance(item, Command)
+            self._during_transfer(item)
+
     def _during_transfer(self, command: Command) -> None:
         self.server.stats.commands[command.verb] += 1
         transfer = self._transfer
@@ -391,8 +364,9 @@ class Session(Transfers):
             self.server._record(self, command, 221, "Goodbye.", 0)
         else:
             self.server._record(self, command, 226, "ABOR command successful.", 0)
-        assert self._task is not None
-        self._task.cancel()
+        task = self._task or asyncio.current_task()
+        assert task is not None
+        task.cancel()
 
     async def _faulted(
         self, command: Command, handler: _Handler, fault: _FaultPlan

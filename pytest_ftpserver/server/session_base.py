@@ -188,6 +188,10 @@ class SessionBase(asyncio.BufferedProtocol):
     async def _stat(self, real: pathlib.Path) -> FileStat:
         return await self._io(self.path_io.stat(real))
 
+    def _take_queued_interrupts(self) -> None:
+        """Act on an ABOR, STAT or QUIT queued behind a transfer that has just started
+        (Session does; the data-channel code calls it once the 150 is out)."""
+
     def _logout(self) -> None:
         if self.user is not None:
             self.server._user_logged_out(self.user)
