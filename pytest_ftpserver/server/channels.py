@@ -301,13 +301,20 @@ class DataChannels(FileCommands):
                 raise FTPReply(425, f"Cannot open data connection: {exc}.") from None
         else:
             raise FTPReply(425, "Use PORT, EPRT, PASV or EPSV first.")
-        if connection.raw is not None and verb not in _RAW_VERBS:
+        if connection.raw is not None and (verb not in _RAW_VERBS or self._protect_data):
+            # Listings in clear go to the bare socket; everything else, and a channel that
+            # PROT P protects since it connected, needs a transport.
             connection.attach()
         self._send(150, preliminary or f"Opening data connection for {verb}.")
-        if connection.handshake is not None:
-            connection = await connection.handshake
-        elif self._protect_data:
-            connection = await self._wrap_tls(connection)
+        self._take_queued_interrupts()
+        try:
+            if connection.handshake is not None:
+                connection = await connection.handshake
+            elif self._protect_data:
+                connection = await self._wrap_tls(connection)
+        except BaseException:
+            connection.abort()
+            raise
         return connection
 
     async def _wrap_tls(self, connection: DataConnection) -> DataConnection:
