@@ -267,3 +267,42 @@ def test_ftplib_errors_do_not_desync(live_server: StartServer) -> None:
                 ftp.cwd("/missing")
             assert ftp.sendcmd("NOOP").startswith("200")
             assert ftp.pwd() == "/"
+
+
+@pytest.mark.parametrize("interrupt", ["STAT", "QUIT"])
+def test_interrupt_read_together_with_its_transfer_acts_once_it_starts(
+    live_server: StartServer, interrupt: str
+) -> None:
+    """STAT or QUIT that arrive in the same read as RETR wait in the queue until the
+    transfer starts, then act as if they came during it (the client reads no data, so
+    the transfer would never end by itself)."""
+    from conftest import parse_epsv
+
+    live = live_server()
+    live.put("big", b"x" * (8 << 20))
+    client = live.raw_logged_in()
+    data: socket.socket | None = None
+    try:
+        assert client.cmd("TYPE I").startswith("200")
+        port = parse_epsv(client.cmd("EPSV"))
+        data = socket.create_connection((live.host, port), timeout=5)
+        assert client.cmd("NOOP").startswith("200")  # the data connection is accepted
+        client.send(f"RETR big\r\n{interrupt}\r\n")
+        assert client.reply().startswith("150")
+        if interrupt == "STAT":
+            assert client.reply().startswith("213")  # a status, the transfer goes on
+            data.settimeout(10)
+            received = 0
+            while chunk := data.recv(1 << 20):
+                received += len(chunk)
+            assert received == 8 << 20
+            assert client.reply().startswith("226")
+            assert client.cmd("NOOP").startswith("200")
+        else:
+            assert client.reply().startswith("426")
+            assert client.reply().startswith("221")
+            assert client.closed_by_peer()
+    finally:
+        if data is not None:
+            data.close()
+        client.close()
