@@ -269,13 +269,14 @@ def test_ftplib_errors_do_not_desync(live_server: StartServer) -> None:
             assert ftp.pwd() == "/"
 
 
-@pytest.mark.parametrize("interrupt", ["STAT", "QUIT"])
+@pytest.mark.parametrize("interrupt", ["ABOR", "STAT", "QUIT"])
 def test_interrupt_read_together_with_its_transfer_acts_once_it_starts(
     live_server: StartServer, interrupt: str
 ) -> None:
-    """STAT or QUIT that arrive in the same read as RETR wait in the queue until the
+    """ABOR, STAT or QUIT that arrive in the same read as RETR wait in the queue until the
     transfer starts, then act as if they came during it (the client reads no data, so
-    the transfer would never end by itself)."""
+    the transfer would never end by itself). Found in review: with handlers started by
+    hand on Python 3.11, RETR+ABOR in one read left the session hung."""
     from conftest import parse_epsv
 
     live = live_server()
@@ -296,6 +297,10 @@ def test_interrupt_read_together_with_its_transfer_acts_once_it_starts(
             while chunk := data.recv(1 << 20):
                 received += len(chunk)
             assert received == 8 << 20
+            assert client.reply().startswith("226")
+            assert client.cmd("NOOP").startswith("200")
+        elif interrupt == "ABOR":
+            assert client.reply().startswith("426")
             assert client.reply().startswith("226")
             assert client.cmd("NOOP").startswith("200")
         else:

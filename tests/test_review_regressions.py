@@ -63,38 +63,6 @@ async def test_close_ends_a_connection_accepted_just_before(
         await asyncio.sleep(0)
 
 
-def test_abor_pipelined_with_a_transfer_is_answered(live_server: Any) -> None:
-    """``RETR`` and ``ABOR`` that arrive in one read must both be answered (426, 226).
-
-    Since commands start eagerly, RETR runs up to its first suspension inside the callback
-    that read it (``_transfer`` is set by then) and only then gets a task. On Python < 3.12
-    that task is the ``_resume`` driver, which has not run its first step yet when the
-    ABOR on the same line buffer cancels it: the driver dies before it ever resumes the
-    handler, so no 426, no 226, the session stays busy for good (later commands are never
-    answered) and the abandoned handler is only closed when the loop is torn down.
-    On 3.12+ (``eager_start``) the same exchange works.
-    """
-    from conftest import parse_epsv
-
-    live = live_server()
-    live.put("big", b"x" * (8 << 20))  # sendfile in 64 KiB blocks: RETR suspends at once
-    client = live.raw_logged_in()
-    data: socket.socket | None = None
-    try:
-        assert client.cmd("TYPE I").startswith("200")
-        port = parse_epsv(client.cmd("EPSV"))
-        data = socket.create_connection((live.host, port), timeout=5)
-        assert client.cmd("NOOP").startswith("200")  # the server has accepted it by now
-        client.send("RETR big\r\nABOR\r\n")  # one segment, one read on the server's side
-        replies = [client.reply()[:3] for _ in range(3)]
-        assert replies == ["150", "426", "226"], replies
-        assert client.cmd("NOOP").startswith("200")
-    finally:
-        if data is not None:
-            data.close()
-        client.close()
-
-
 def test_listing_after_prot_p_on_a_channel_connected_before_it(live_server: Any) -> None:
     """PROT P sent after the client connected the passive data channel (which was
     accepted in clear, PROT C) must still give a TLS listing, as it did before listings
