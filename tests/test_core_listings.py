@@ -262,9 +262,9 @@ def test_listing_larger_than_the_socket_buffer_arrives_whole(
     attached: list[bool] = []
     attach = DataConnection.attach
 
-    def small_buffer(sock: socket.socket, peer: object) -> DataConnection:
+    def small_buffer(sock: socket.socket, peer: object, *, pause: bool = False) -> DataConnection:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        return accepted(sock, peer)
+        return accepted(sock, peer, pause=pause)
 
     def counting_attach(self: DataConnection) -> None:
         attached.append(self.raw is not None)

@@ -116,30 +116,31 @@ class DataChannels(FileCommands):
                 if not future.done():
                     future.set_exception(FTPReply(425, f"Cannot open data connection: {exc}."))
                 return
-            if self.server._same_host(address[0], self.peer_host):
+            if self._from_client(conn, address):
                 break
-            log.debug("session %d: refused data connection from %s", self.id, address[0])
-            conn.close()
         self._stop_listening()  # one data connection per PASV
         try:
             conn.setblocking(False)
+            # A transport only when the transfer needs one (_open_data), except with TLS:
+            # then at once, and the handshake starts with it.
+            connection = DataConnection.accepted(conn, address, pause=self._protect_data)
             if self._protect_data:
-                # TLS: the transport at once, the handshake starts with it.
-                loop = asyncio.get_running_loop()
-                connection = DataConnection(pause=True)
-                # connection_made comes in the next loop turn; abort() before it must work.
-                connection.transport = loop._make_socket_transport(  # type: ignore[attr-defined]
-                    conn, connection, extra={"peername": address}
-                )
+                connection.attach()
                 self._handshake_on_accept(connection)
-            else:
-                # A transport only when the transfer needs one (_open_data).
-                connection = DataConnection.accepted(conn, address)
         except Exception as exc:  # pragma: no cover -- a socket that died meanwhile
             conn.close()
             future.set_exception(exc)
             return
         future.set_result(connection)
+
+    def _from_client(self, conn: socket.socket, address: tuple[str, int]) -> bool:
+        """Whether a data connection comes from the client's own host; else it is closed
+        (PASV hijacking)."""
+        if self.server._same_host(address[0], self.peer_host):
+            return True
+        log.debug("session %d: refused data connection from %s", self.id, address[0])
+        conn.close()
+        return False
 
     def _handshake_on_accept(self, connection: DataConnection) -> None:
         # With PROT P the TLS handshake starts at once too (curl and lftp send their
@@ -159,10 +160,8 @@ class DataChannels(FileCommands):
         try:
             while True:
                 conn, address = await loop.sock_accept(sock)
-                if self.server._same_host(address[0], self.peer_host):
+                if self._from_client(conn, address):
                     break
-                log.debug("session %d: refused data connection from %s", self.id, address[0])
-                conn.close()
         finally:
             sock.close()
             if self._passive_sock is sock:

@@ -194,9 +194,10 @@ class DataConnection(asyncio.BufferedProtocol):
 
     # -- a socket without a transport ---------------------------------------------------
     @classmethod
-    def accepted(cls, sock: socket.socket, peer: object) -> DataConnection:
-        """A plain (non-TLS) connection that gets its transport only when it needs one."""
-        connection = cls()
+    def accepted(cls, sock: socket.socket, peer: object, *, pause: bool = False) -> DataConnection:
+        """An accepted connection that gets its transport only when it needs one
+        (:meth:`attach`); ``pause`` as for the constructor."""
+        connection = cls(pause=pause)
         connection.raw = sock
         connection._raw_peer = peer
         return connection

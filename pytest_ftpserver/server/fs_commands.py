@@ -66,21 +66,21 @@ class FileCommands(SessionBase):
         await self._io(self.path_io.rename(source[1], real))
         return 250, "Rename successful."
 
-    async def ftp_SIZE(self, argument: str) -> ReplyT:
+    async def _file_stat(self, argument: str) -> FileStat:
+        """The stat of a regular file the client may read; 550 for a directory."""
         _, real = await self._resolve(argument)
         st = await self._stat(real)
         if st.is_dir:
-            return 550, "Not a regular file."
+            raise FTPReply(550, "Not a regular file.")
+        return st
+
+    async def ftp_SIZE(self, argument: str) -> ReplyT:
         # The stored size in either TYPE, as vsftpd and curl expect; counting the CRLF
         # size of a TYPE A transfer would mean reading the whole file.
-        return 213, str(st.size)
+        return 213, str((await self._file_stat(argument)).size)
 
     async def ftp_MDTM(self, argument: str) -> ReplyT:
-        _, real = await self._resolve(argument)
-        st = await self._stat(real)
-        if st.is_dir:
-            return 550, "Not a regular file."
-        return 213, format_mdtm(st.mtime)
+        return 213, format_mdtm((await self._file_stat(argument)).mtime)
 
     async def ftp_MFMT(self, argument: str) -> ReplyT:
         stamp, _, name = argument.strip().partition(" ")

@@ -143,7 +143,6 @@ class _Acceptor:
         self._protocol = protocol
         self._make_transport = loop._make_socket_transport  # type: ignore[attr-defined]
         self._retry: asyncio.TimerHandle | None = None
-        self.sockets = [sock]
 
     def start(self) -> None:
         self._loop.add_reader(self._fd, self._accept)
@@ -192,8 +191,6 @@ class _Acceptor:
             self._loop.remove_reader(self._fd)
             self._sock.close()
 
-    async def wait_closed(self) -> None:
-        return None
 
 
 class Server:
@@ -385,7 +382,8 @@ class Server:
                 await self.path_io.mkdir(directory, parents=True, exist_ok=True)
         ssl = self.ssl_context if self.implicit_tls else None
         backlog = kwargs.pop("backlog", 1024)
-        if not listened and ssl is None and not kwargs and direct_transports(self._loop):
+        direct = ssl is None and not kwargs and direct_transports(self._loop)
+        if not listened and direct:
             with contextlib.suppress(ValueError):  # a host name: create_server resolves it
                 self.listen("127.0.0.1" if host is None else host, port or 0, backlog=backlog)
                 listened = True
@@ -393,7 +391,7 @@ class Server:
             sock = self._socket
             if sock is None:
                 raise RuntimeError("server was closed before it started")
-            if ssl is None and not kwargs and direct_transports(self._loop):
+            if direct:
                 acceptor = _Acceptor(self._loop, sock, lambda: Session(self))
                 self._listener, self._socket = acceptor, None
                 acceptor.start()
@@ -423,13 +421,7 @@ class Server:
 
     async def close(self) -> None:
         """Stop listening and drop every session and data channel."""
-        self._closing = True
-        sock, self._socket = self._socket, None
-        if sock is not None:  # listen() without start()
-            sock.close()
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
+        listener = self._stop_listening()
         sessions = list(self._sessions)
         for session in sessions:
             session.close()
@@ -454,11 +446,22 @@ class Server:
         """
         if self._sessions or (self._listener is None and self._socket is not None):
             return False
+        self._stop_listening()  # closes the listening sockets now
+        return True
+
+    def _stop_listening(self) -> asyncio.AbstractServer | _Acceptor | None:
+        """Close the listening socket (served or only listen()ed); returns the listener.
+
+        Sets ``_closing``: a connection accepted just before is dropped when it arrives.
+        """
         self._closing = True
+        sock, self._socket = self._socket, None
+        if sock is not None:  # listen() without start()
+            sock.close()
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()  # closes the listening sockets now
-        return True
+            listener.close()
+        return listener
 
     async def __aenter__(self) -> Server:
         await self.start()
