@@ -267,3 +267,67 @@ def test_no_server_no_thread(inner: pytest.Pytester) -> None:
         """
     )
     inner.runpytest().assert_outcomes(passed=1)
+
+
+def test_ftp_server_and_factory_share_one_factory(inner: pytest.Pytester) -> None:
+    """ftp_server makes its server through the test's one factory (no second fixture),
+    whichever of the two fixtures comes first; every server is stopped at the end."""
+    inner.makepyfile(
+        """
+        import ftplib, pytest
+
+        SEEN = []
+
+        def check(*handles):
+            for handle in handles:
+                with ftplib.FTP() as ftp:
+                    ftp.connect(handle.host, handle.port, timeout=5)
+                    ftp.login(handle.login, handle.password)
+
+        @pytest.mark.parametrize("order", ["server first", "factory first"])
+        def test_both(request, order):
+            names = ["ftp_server", "ftp_server_factory"]
+            if order == "factory first":
+                names.reverse()
+            values = {name: request.getfixturevalue(name) for name in names}
+            server, factory = values["ftp_server"], values["ftp_server_factory"]
+            other = factory(backend="memory")
+            assert server in factory.handles and other in factory.handles
+            check(server, other)
+            SEEN.append((server, other))
+
+        def test_all_stopped():
+            assert len(SEEN) == 2
+            for handles in SEEN:
+                for handle in handles:
+                    with pytest.raises(ConnectionRefusedError):
+                        ftplib.FTP().connect(handle.host, handle.port, timeout=5)
+        """
+    )
+    inner.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
+
+
+def test_factory_servers_outlive_ftp_server_for_earlier_fixtures(
+    inner: pytest.Pytester,
+) -> None:
+    """A fixture set up before ftp_server, on ftp_server_factory, still has its servers
+    in its own teardown: ftp_server stops only its own server then."""
+    inner.makepyfile(
+        """
+        import ftplib, pytest
+
+        @pytest.fixture
+        def mirror(ftp_server_factory):
+            handle = ftp_server_factory(backend="memory")
+            yield handle
+            with ftplib.FTP() as ftp:  # ftp_server is gone by now; this one is not
+                ftp.connect(handle.host, handle.port, timeout=5)
+                ftp.login(handle.login, handle.password)
+                assert ftp.nlst() == ["kept.txt"]
+
+        def test_uses_both(mirror, ftp_server):
+            mirror.put("/kept.txt", b"x")
+            ftp_server.put("/a.txt", b"y")
+        """
+    )
+    inner.runpytest().assert_outcomes(passed=1)
