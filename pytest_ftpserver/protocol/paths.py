@@ -27,6 +27,8 @@ def resolve_virtual_path(cwd: pathlib.PurePosixPath, argument: str) -> pathlib.P
     otherwise mean ``..\\..`` to a backend on Windows); ``..`` never climbs above "/";
     a NUL byte is refused because no file system can store it.
     """
+    if argument == "/":  # every user's default home and "/" permission: no new path
+        return ROOT
     if "\x00" in argument:
         raise PathError("path contains a NUL byte")
     text = argument.replace("\\", "/")
