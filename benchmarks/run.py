@@ -541,34 +541,56 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:,.1f}"
 
 
+def paired_ratio(metric: Metric, servers: Sequence[str]) -> tuple[float | None, str]:
+    """Ours / the best peer (best by median): the median of the per-round ratios, and
+    their range.
+
+    Every round measures every server back to back, so a slow spell of the machine (on
+    this shared 2-core host, wall times move 10-30% between rounds) hits both sides of
+    a round's ratio alike; a ratio of the two medians would mix rounds and keep that
+    noise. Falls back to the ratio of medians when a failure left the rounds unpaired.
+    """
+    ours = metric.values.get("ours") if "ours" in servers else None
+    if not ours or "ours" in metric.errors:
+        return None, ""
+    peers = {p: metric.result(p) for p in PEERS if p in servers}
+    ranked = [(v, p) for p, v in peers.items() if v is not None]
+    if not ranked:
+        return None, ""
+    best_value, best = (max if metric.higher_is_better else min)(ranked)
+    theirs = metric.values[best]
+    if len(theirs) != len(ours) or not all(theirs):
+        ours_median = metric.result("ours")
+        return (None if ours_median is None else ours_median / best_value), "unpaired"
+    ratios = [mine / other for mine, other in zip(ours, theirs, strict=True)]
+    return benchlib.median(ratios), f"{min(ratios):.2f}-{max(ratios):.2f}"
+
+
 def table_rows(metrics: dict[str, Metric], params: Params) -> tuple[list[str], list[list[str]]]:
     headers = ["metric", "unit", *params.servers, *REFERENCES, "ours / best peer",
-               "target", "met"]
+               "range over rounds", "target", "met"]
     rows: list[list[str]] = []
     for metric in metrics.values():
         ours = metric.result("ours") if "ours" in params.servers else None
-        peers = [v for p in PEERS if p in params.servers
-                 if (v := metric.result(p)) is not None]
         row = [metric.title, metric.unit + (" ↑" if metric.higher_is_better else " ↓")]
         row += [fmt(metric.result(name), metric.unit) for name in params.servers]
         row += [fmt(metric.result(label), metric.unit) if metric.key == "retr" else ""
                 for label in REFERENCES]
         if metric.key == "fraction":
-            row += ["", "ours ≥ 0.80",
+            row += ["", "", "ours ≥ 0.80",
                     "n/a" if ours is None else ("yes" if round(ours, 2) >= 0.8 else "no")]
         elif metric.key == "sessions":
-            row += ["", f"all {params.sessions}",
+            row += ["", "", f"all {params.sessions}",
                     "n/a" if ours is None else ("yes" if ours >= params.sessions else "no")]
         else:
-            best = (max(peers) if metric.higher_is_better else min(peers)) if peers else None
-            ratio = ours / best if ours is not None and best else None
+            ratio, spread = paired_ratio(metric, params.servers)
             assert metric.target is not None
             sign = "≥" if metric.higher_is_better else "≤"
             shown = None if ratio is None else round(ratio, 2)  # judge what the table shows
             met = "n/a" if shown is None else (
                 "yes" if (shown >= metric.target if metric.higher_is_better
                           else shown <= metric.target) else "no")
-            row += [fmt(ratio, "fraction"), f"{sign} {metric.target:.2f}", met]
+            row += [fmt(ratio, "fraction"), spread, f"{sign} {metric.target:.2f}", met]
         rows.append(row)
     return headers, rows
 
@@ -591,6 +613,13 @@ def cpu_table(metrics: dict[str, Metric], params: Params) -> str:
         peers = [v for p in PEERS if p in params.servers
                  if (v := metric.cpu_result(p)) is not None]
         ratio = ours / min(peers) if ours is not None and peers and min(peers) > 0 else None
+        leanest = min(((v, p) for p in PEERS if p in params.servers
+                       if (v := metric.cpu_result(p)) is not None), default=None)
+        mine = metric.cpu_ms.get("ours") if ours is not None else None
+        if leanest is not None and mine:
+            theirs = metric.cpu_ms[leanest[1]]
+            if len(theirs) == len(mine) and all(theirs):  # paired, as in paired_ratio
+                ratio = benchlib.median([a / b for a, b in zip(mine, theirs, strict=True)])
         cells = [fmt(metric.cpu_result(name), "ms") for name in params.servers]
         rows.append([label, *cells, fmt(ratio, "fraction")])
     return benchlib.markdown_table(headers, rows)
@@ -699,11 +728,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{time.strftime('%Y-%m-%d')}: {context}. Client: ftplib in the harness process, "
             "1 MiB blocks, passive mode; each server a separate process on 127.0.0.1. "
             "Medians of interleaved rounds; ↑ higher is better, ↓ lower is better. "
+            "Each round measures every server back to back: \"ours / best peer\" is the "
+            "median of the rounds' own ratios (a slow spell of the machine hits both sides "
+            "of a round alike), and the range shows how far single rounds spread. "
             "MB = 10^6 bytes.",
             "",
             table,
             "",
-            "Server CPU time per operation (medians; read from /proc, so it hardly depends "
+            "Server CPU time per operation (medians, and the median of paired samples' ratios; "
+            "read from /proc, so it hardly depends "
             "on what else the machine is doing, unlike the wall times above):",
             "",
             cpu,
