@@ -865,6 +865,11 @@ class FTPServerFactory:
         self._tmp_path: pathlib.Path | None = None
         self._numbers = itertools.count(1)
         self.handles: list[FTPServerHandle] = []
+        # Shared by ftp_server and ftp_server_factory (see _test_factory): the server that
+        # ftp_server made, and errors found at the teardown of the fixture that did not
+        # make the factory, reported with the maker's own (torn down last, as set up first).
+        self.fixture_handle: FTPServerHandle | None = None
+        self.deferred_errors: list[tuple[FTPServerHandle, ServerError]] = []
 
     def __call__(
         self, *, users: Iterable[User | Mapping[str, Any]] | None = None, **options: Any
@@ -1215,9 +1220,12 @@ def _stop(
     request: pytest.FixtureRequest, factory: FTPServerFactory, made: bool,
     only: Sequence[FTPServerHandle] | None = None,
 ) -> None:
-    if made:  # a rerun of the same item (pytest-rerunfailures) gets a new factory
-        del request.node.stash[_FACTORY_KEY]
     errors = factory.close_all(only)
+    if not made:  # the maker, torn down later, reports all at once
+        factory.deferred_errors.extend(errors)
+        return
+    del request.node.stash[_FACTORY_KEY]  # a rerun of the item gets a new factory
+    errors = [*factory.deferred_errors, *errors]
     if errors:
         pytest.fail(_errors_message(errors), pytrace=False)
 
@@ -1231,7 +1239,10 @@ def ftp_server_factory(request: pytest.FixtureRequest) -> Iterator[FTPServerFact
     """
     factory, made = _test_factory(request)
     yield factory
-    _stop(request, factory, made)
+    # Made by ftp_server, set up earlier: its server outlives this fixture, for fixtures
+    # set up in between that may still use it.
+    keep = None if made else factory.fixture_handle
+    _stop(request, factory, made, None if made else [h for h in factory.handles if h is not keep])
 
 
 @pytest.fixture
@@ -1250,7 +1261,13 @@ def ftp_server(request: pytest.FixtureRequest) -> Iterator[FTPServerHandle]:
             # (tmp_path may delete the directory at teardown).
             request.getfixturevalue("tmp_path")
         factory, made = _test_factory(request)
-        handle = factory.create(options, users, where)
+        try:
+            handle = factory.create(options, users, where)
+        except BaseException:
+            if made:  # no teardown follows a failed setup: a rerun must not find it
+                del request.node.stash[_FACTORY_KEY]
+            raise
+        factory.fixture_handle = handle
     except FTPServerOptionError as exc:
         message = str(exc)
     else:
