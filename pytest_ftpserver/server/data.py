@@ -332,6 +332,8 @@ class DataConnection(asyncio.BufferedProtocol):
                     if not done.done():
                         done.set_result(None)
                     return
+                if sent < block:
+                    return  # the socket buffer is full: the next call would only fail
 
         writable()  # the socket is usually writable now: no wake-up for the first block
         if not done.done():
