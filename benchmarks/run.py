@@ -558,6 +558,8 @@ def paired_ratio(metric: Metric, servers: Sequence[str]) -> tuple[float | None, 
     if not ranked:
         return None, ""
     best_value, best = (max if metric.higher_is_better else min)(ranked)
+    if not best_value:  # a tiny --quick run can measure 0 (no RSS growth, say)
+        return None, ""
     theirs = metric.values[best]
     if len(theirs) != len(ours) or not all(theirs):
         ours_median = metric.result("ours")
