@@ -11,6 +11,7 @@ import ssl
 
 from .data import DataConnection, direct_transports
 from .fs_commands import FileCommands
+from .ports import candidate_ports, listen_on
 from .session_base import FTPReply, ReplyT, _Transfer
 
 log = logging.getLogger("pytest_ftpserver")
@@ -67,37 +68,36 @@ class DataChannels(FileCommands):
         """
         self._close_passive()
         self._active_address = None
-        ports: list[int] = [0]
         if self.server.passive_ports is not None:
             ports = list(self.server.passive_ports)
             random.shuffle(ports)
-        last_error: OSError | None = None
-        for port in ports:
-            try:
-                sock = socket.socket(self.family, socket.SOCK_STREAM)
-            except OSError as exc:  # out of descriptors, say
-                last_error = exc
-                break
-            try:
-                sock.bind((self.local_host, port))
-                sock.listen(4)
-                sock.setblocking(False)
-            except OSError as exc:
-                sock.close()
-                last_error = exc
-                continue
-            port_number: int = sock.getsockname()[1]
-            # Accept at once: aioftp finishes its TLS handshake before it sends RETR.
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[DataConnection] = loop.create_future()
-            self._passive_accept = future
-            self._passive_sock = sock
-            if direct_transports(loop):
-                loop.add_reader(sock.fileno(), self._passive_ready, sock, future)
-            else:
-                self._passive_task = loop.create_task(self._accept_passive(sock, future))
-            return port_number
-        raise FTPReply(425, f"Cannot open a passive port: {last_error}.")
+        else:  # a random free port, cheap even with thousands in TIME_WAIT (ports.py)
+            ports = candidate_ports(0)
+        family = self.family
+
+        def make_socket() -> socket.socket:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            # A port whose last data connection is in TIME_WAIT (the server closed it)
+            # can serve the next one: with a small passive_ports range it must.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            return sock
+
+        try:
+            sock = listen_on(make_socket, self.local_host, ports, 4)
+            sock.setblocking(False)
+        except OSError as exc:  # out of descriptors, every port taken...
+            raise FTPReply(425, f"Cannot open a passive port: {exc}.") from None
+        port_number: int = sock.getsockname()[1]
+        # Accept at once: aioftp finishes its TLS handshake before it sends RETR.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[DataConnection] = loop.create_future()
+        self._passive_accept = future
+        self._passive_sock = sock
+        if direct_transports(loop):
+            loop.add_reader(sock.fileno(), self._passive_ready, sock, future)
+        else:
+            self._passive_task = loop.create_task(self._accept_passive(sock, future))
+        return port_number
 
     def _passive_ready(self, sock: socket.socket, future: asyncio.Future[DataConnection]) -> None:
         """A connection waits on the passive port: make it a transport in this callback.

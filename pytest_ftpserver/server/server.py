@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from ..pathio import AbstractPathIO, PathIO
 from ..protocol import Command, User
 from .data import direct_transports
+from .ports import candidate_ports, listen_on
 from .session import Session
 from .session_base import SessionBase
 from .throttle import Throttle
@@ -335,23 +336,28 @@ class Server:
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when their
         # proto says TCP, and without it a reply written in two parts (150, then 226)
         # waits 40 ms for the client's delayed ACK.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            inherited = False
-            # Accepted sockets inherit SO_OOBINLINE (Linux, BSD): one setsockopt per
-            # server instead of one per connection (see Session.connection_made).
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
-                inherited = sys.platform.startswith(("linux", "darwin", "freebsd"))
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((host, port))
-            sock.listen(backlog)
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
+        inherited = False
+
+        def make_socket() -> socket.socket:
+            nonlocal inherited
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                # Accepted sockets inherit SO_OOBINLINE (Linux, BSD): one setsockopt per
+                # server instead of one per connection (see Session.connection_made).
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+                    inherited = sys.platform.startswith(("linux", "darwin", "freebsd"))
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+
+        # Port 0: a random free port, cheap even with thousands in TIME_WAIT (ports.py).
+        sock = listen_on(make_socket, host, candidate_ports(port), backlog)
+        sock.setblocking(False)
         self._socket = sock
         self._oob_inline_inherited = inherited
         sockname = sock.getsockname()
