@@ -5,6 +5,7 @@ every bind(port 0) slow in a long test suite."""
 from __future__ import annotations
 
 import io
+import os
 import random
 import socket
 import sys
@@ -21,6 +22,7 @@ def make_socket() -> socket.socket:
     return sock
 
 
+@pytest.mark.skipif(os.name != "posix", reason="SO_REUSEADDR is off on Windows")
 def test_one_passive_port_serves_transfer_after_transfer(live_server: StartServer) -> None:
     """The server closes each data connection first, which leaves the passive port in
     TIME_WAIT: the next PASV must still get that port (it was 425 without

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import random
 import socket
 import ssl
+import sys
 
 from .data import DataConnection, direct_transports
 from .fs_commands import FileCommands
@@ -15,6 +17,11 @@ from .ports import candidate_ports, listen_on
 from .session_base import FTPReply, ReplyT, _Transfer
 
 log = logging.getLogger("pytest_ftpserver")
+
+# SO_REUSEADDR lets a listener share a port with connections in TIME_WAIT on POSIX
+# systems; on Windows (and Cygwin, which maps to it) it would let it take a port that
+# another socket listens on, so it stays off there (pyftpdlib does the same).
+_REUSE_PASSIVE_PORTS = os.name == "posix" and sys.platform != "cygwin"
 
 
 #: Transfers that write a (usually small) payload straight to the accepted socket.
@@ -77,9 +84,10 @@ class DataChannels(FileCommands):
 
         def make_socket() -> socket.socket:
             sock = socket.socket(family, socket.SOCK_STREAM)
-            # A port whose last data connection is in TIME_WAIT (the server closed it)
-            # can serve the next one: with a small passive_ports range it must.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if _REUSE_PASSIVE_PORTS:
+                # A port whose last data connection is in TIME_WAIT (the server closed
+                # it) can serve the next one: with a small passive_ports range it must.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             return sock
 
         try:

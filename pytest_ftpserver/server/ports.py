@@ -39,7 +39,27 @@ def _ephemeral_range() -> tuple[int, int]:
     return low, high
 
 
-_EPHEMERAL = _ephemeral_range() if sys.platform.startswith("linux") else None
+def _reserved_ports() -> frozenset[int]:
+    """``net.ipv4.ip_local_reserved_ports``: ports the kernel never picks for port 0 (kept
+    for services that listen on them later), so neither do we."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_reserved_ports") as f:
+            text = f.read().strip()
+    except OSError:
+        return frozenset()
+    reserved: set[int] = set()
+    try:
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            low, _, high = item.partition("-")
+            reserved.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        return frozenset()
+    return frozenset(reserved)
+
+
+_LINUX = sys.platform.startswith("linux")
+_EPHEMERAL = _ephemeral_range() if _LINUX else None
+_RESERVED = _reserved_ports() if _LINUX else frozenset()
 
 
 def candidate_ports(port: int) -> list[int]:
@@ -47,7 +67,8 @@ def candidate_ports(port: int) -> list[int]:
     if port or _EPHEMERAL is None:
         return [port]
     low, high = _EPHEMERAL
-    return [_random.randint(low, high) for _ in range(RANDOM_PORT_TRIES)] + [0]
+    drawn = (_random.randint(low, high) for _ in range(RANDOM_PORT_TRIES))
+    return [p for p in drawn if p not in _RESERVED] + [0]
 
 
 def listen_on(
@@ -67,20 +88,16 @@ def listen_on(
     ports = list(ports)
     if not ports:
         raise ValueError("no port to listen on")
-    for port in ports[:-1]:
+    last = len(ports) - 1
+    for index, port in enumerate(ports):
         sock = make_socket()
         try:
             sock.bind((host, port))
             sock.listen(backlog)
-        except OSError:
+        except BaseException as exc:
             sock.close()
-            continue
+            if isinstance(exc, OSError) and index < last:
+                continue
+            raise
         return sock
-    sock = make_socket()
-    try:
-        sock.bind((host, ports[-1]))
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    raise AssertionError("unreachable")  # pragma: no cover
