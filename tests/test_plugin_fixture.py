@@ -307,27 +307,40 @@ def test_ftp_server_and_factory_share_one_factory(inner: pytest.Pytester) -> Non
     inner.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
 
 
-def test_factory_servers_outlive_ftp_server_for_earlier_fixtures(
+def test_servers_outlive_the_other_fixture_for_fixtures_set_up_before_it(
     inner: pytest.Pytester,
 ) -> None:
-    """A fixture set up before ftp_server, on ftp_server_factory, still has its servers
-    in its own teardown: ftp_server stops only its own server then."""
+    """A fixture set up before ftp_server (on ftp_server_factory), or before
+    ftp_server_factory (on ftp_server), still has its server in its own teardown: the
+    fixture that did not make the shared factory stops only its own servers."""
     inner.makepyfile(
         """
         import ftplib, pytest
+
+        def still_serves(handle, names):
+            with ftplib.FTP() as ftp:
+                ftp.connect(handle.host, handle.port, timeout=5)
+                ftp.login(handle.login, handle.password)
+                assert ftp.nlst() == names
 
         @pytest.fixture
         def mirror(ftp_server_factory):
             handle = ftp_server_factory(backend="memory")
             yield handle
-            with ftplib.FTP() as ftp:  # ftp_server is gone by now; this one is not
-                ftp.connect(handle.host, handle.port, timeout=5)
-                ftp.login(handle.login, handle.password)
-                assert ftp.nlst() == ["kept.txt"]
+            still_serves(handle, ["kept.txt"])  # ftp_server is gone by now
 
-        def test_uses_both(mirror, ftp_server):
+        @pytest.fixture
+        def seeded(ftp_server):
+            ftp_server.put("/a.txt", b"x")
+            yield ftp_server
+            still_serves(ftp_server, ["a.txt"])  # ftp_server_factory is gone by now
+
+        def test_factory_first(mirror, ftp_server):
             mirror.put("/kept.txt", b"x")
             ftp_server.put("/a.txt", b"y")
+
+        def test_ftp_server_first(seeded, ftp_server_factory):
+            ftp_server_factory(backend="memory").put("/b.txt", b"y")
         """
     )
-    inner.runpytest().assert_outcomes(passed=1)
+    inner.runpytest("-p", "no:randomly").assert_outcomes(passed=2)

@@ -8,34 +8,6 @@ import pytest
 pytest_plugins = ["pytester"]
 
 
-def test_later_factory_does_not_stop_ftp_server_before_earlier_fixtures(
-    inner: pytest.Pytester,
-) -> None:
-    """ftp_server_factory set up after ftp_server must not stop ftp_server's server at its
-    own teardown: a fixture built on ftp_server (set up in between) still uses it in its
-    teardown. The mirror image of test_factory_servers_outlive_ftp_server_for_earlier_fixtures.
-    """
-    inner.makepyfile(
-        """
-        import ftplib, pytest
-
-        @pytest.fixture
-        def seeded(ftp_server):
-            ftp_server.put("/a.txt", b"x")
-            yield ftp_server
-            with ftplib.FTP() as ftp:  # ftp_server_factory is gone by now; this one is not
-                ftp.connect(ftp_server.host, ftp_server.port, timeout=5)
-                ftp.login(ftp_server.login, ftp_server.password)
-                assert ftp.nlst() == ["a.txt"]
-
-        def test_uses_both(seeded, ftp_server_factory):
-            other = ftp_server_factory(backend="memory")
-            other.put("/b.txt", b"y")
-        """
-    )
-    inner.runpytest("-p", "no:randomly").assert_outcomes(passed=1)
-
-
 def test_errors_of_both_servers_reported_in_one_message_factory_first(
     inner: pytest.Pytester,
 ) -> None:
