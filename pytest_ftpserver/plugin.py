@@ -1239,10 +1239,13 @@ def ftp_server_factory(request: pytest.FixtureRequest) -> Iterator[FTPServerFact
     """
     factory, made = _test_factory(request)
     yield factory
-    # Made by ftp_server, set up earlier: its server outlives this fixture, for fixtures
-    # set up in between that may still use it.
-    keep = None if made else factory.fixture_handle
-    _stop(request, factory, made, None if made else [h for h in factory.handles if h is not keep])
+    if made:
+        _stop(request, factory, made)
+    else:
+        # Made by ftp_server, set up earlier: its server outlives this fixture, for
+        # fixtures set up in between that may still use it.
+        mine = [h for h in factory.handles if h is not factory.fixture_handle]
+        _stop(request, factory, made, mine)
 
 
 @pytest.fixture

@@ -22,7 +22,11 @@ def make_socket() -> socket.socket:
     return sock
 
 
-@pytest.mark.skipif(os.name != "posix", reason="SO_REUSEADDR is off on Windows")
+@pytest.mark.skipif(
+    os.name != "posix",
+    reason="passive sockets use SO_REUSEADDR on POSIX only (on Windows it would let a "
+    "port be taken from a listener)",
+)
 def test_one_passive_port_serves_transfer_after_transfer(live_server: StartServer) -> None:
     """The server closes each data connection first, which leaves the passive port in
     TIME_WAIT: the next PASV must still get that port (it was 425 without
@@ -60,7 +64,11 @@ def test_candidates() -> None:
         assert candidates == [0]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="random ports on Linux only")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="the server picks random ports itself on Linux only; elsewhere the kernel does "
+    "(port 0)",
+)
 def test_seeding_random_does_not_repeat_the_ports() -> None:
     """A test that seeds ``random`` must not make every pytest-xdist worker try the
     same ports."""

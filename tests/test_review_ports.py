@@ -48,7 +48,10 @@ def test_random_port_skips_ip_local_reserved_ports() -> None:
     other services will listen on; bind(port 0) honours it, so must the random port."""
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
     if probe.returncode != 0:
-        pytest.skip("cannot make a network namespace here")
+        pytest.skip(
+            "unshare -n was refused (no CAP_SYS_ADMIN, e.g. an unprivileged container): "
+            "cannot reserve ports in a private network namespace"
+        )
     result = subprocess.run(
         ["unshare", "-n", sys.executable, "-c", _CHILD],
         capture_output=True,

@@ -77,7 +77,9 @@ def test_listing_after_prot_p_on_a_channel_connected_before_it(live_server: Any)
     import ftplib
     import ssl
 
-    trustme = pytest.importorskip("trustme")
+    trustme = pytest.importorskip(
+        "trustme", reason="the TLS data-channel case needs trustme (the test extra)"
+    )
     ca = trustme.CA()
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
@@ -124,7 +126,7 @@ def test_custom_backend_may_use_asyncio_timeout(live_server: Any) -> None:
     """
     timeout: Any = getattr(asyncio, "timeout", None)
     if timeout is None:
-        pytest.skip("asyncio.timeout() is Python 3.11+")
+        pytest.skip("the custom backend in this test uses asyncio.timeout(), new in Python 3.11")
     from pytest_ftpserver import MemoryPathIO
 
     class TimedPathIO(MemoryPathIO):

@@ -193,7 +193,6 @@ class _Acceptor:
             self._sock.close()
 
 
-
 class Server:
     """An asyncio FTP server.
 

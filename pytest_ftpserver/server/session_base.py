@@ -28,6 +28,7 @@ from ..protocol import (
     real_path,
     resolve_virtual_path,
 )
+from ..protocol.paths import ROOT
 from .data import DataConnection
 from .throttle import Throttle
 
@@ -65,9 +66,6 @@ def _os_error_reply(exc: OSError) -> FTPReply:
     }
     code = 452 if exc.errno == errno.ENOSPC else 550
     return FTPReply(code, messages.get(exc.errno or 0, (exc.strerror or "Failed") + "."))
-
-
-_ROOT = pathlib.PurePosixPath("/")
 
 
 class _Transfer:
@@ -111,7 +109,7 @@ class SessionBase(asyncio.BufferedProtocol):
         self._candidate: User | None = None
         self._login_name = ""
         self._failures = 0
-        self.cwd = _ROOT
+        self.cwd = ROOT
         # transfer parameters
         self._ascii = True
         self._rest = 0
