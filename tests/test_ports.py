@@ -53,8 +53,8 @@ def test_a_port_held_by_a_listener_is_skipped() -> None:
 
 
 def test_candidates() -> None:
-    assert ports.candidate_ports(2121) == [2121]
-    candidates = ports.candidate_ports(0)
+    assert list(ports.candidate_ports(2121)) == [2121]
+    candidates = list(ports.candidate_ports(0))
     assert candidates[-1] == 0  # the kernel's choice comes last
     if sys.platform.startswith("linux"):
         low, high = ports._ephemeral_range()
@@ -73,6 +73,6 @@ def test_seeding_random_does_not_repeat_the_ports() -> None:
     """A test that seeds ``random`` must not make every pytest-xdist worker try the
     same ports."""
     random.seed(1)
-    first = ports.candidate_ports(0)
+    first = list(ports.candidate_ports(0))
     random.seed(1)
-    assert ports.candidate_ports(0) != first
+    assert list(ports.candidate_ports(0)) != first

@@ -10,6 +10,7 @@ import random
 import socket
 import ssl
 import sys
+from collections.abc import Iterable
 
 from .data import DataConnection, direct_transports
 from .fs_commands import FileCommands
@@ -75,9 +76,11 @@ class DataChannels(FileCommands):
         """
         self._close_passive()
         self._active_address = None
+        ports: Iterable[int]
         if self.server.passive_ports is not None:
-            ports = list(self.server.passive_ports)
-            random.shuffle(ports)
+            shuffled = list(self.server.passive_ports)
+            random.shuffle(shuffled)
+            ports = shuffled
         else:  # a random free port, cheap even with thousands in TIME_WAIT (ports.py)
             ports = candidate_ports(0)
         family = self.family
