@@ -9,6 +9,7 @@ import errno
 import fcntl
 import os
 import socket
+import sys
 from collections.abc import Callable
 
 from .throttle import ThrottleGroup
@@ -35,6 +36,12 @@ _SENDFILE_BLOCK = 64 * 1024
 _SENDFILE_CALLS_PER_WAKEUP = 2
 _SMALL_FILE = 4 << 20
 _SMALL_FILE_BLOCK = 512 * 1024
+
+
+# Python 3.10's socket transport starts reading in the loop turn after it is made, even when
+# pause_reading() came first (its deferred add_reader ignores the pause; 3.11 fixed it):
+# the bytes of a spliced upload, or a TLS ClientHello, would be read as plain data.
+_EARLY_PAUSE_LOST = sys.version_info < (3, 11)
 
 
 def direct_transports(loop: asyncio.AbstractEventLoop) -> bool:
@@ -95,6 +102,20 @@ class DataConnection(asyncio.BufferedProtocol):
         self.transport = transport
         if self.pause_on_connect:
             transport.pause_reading()
+        if _EARLY_PAUSE_LOST:
+            # Runs after the transport's own deferred add_reader (queued right after this
+            # callback), and before any read it could schedule: removing the reader also
+            # cancels a read already queued.
+            asyncio.get_running_loop().call_soon(self._hold_early_pause, transport)
+
+    def _hold_early_pause(self, transport: asyncio.Transport) -> None:
+        if transport is not self.transport or transport.is_closing() or transport.is_reading():
+            return
+        sock = transport.get_extra_info("socket")
+        # The selector loop's own _remove_reader: the public one refuses a transport's fd.
+        remove = getattr(asyncio.get_running_loop(), "_remove_reader", None)
+        if sock is not None and sock.fileno() >= 0 and remove is not None:
+            remove(sock.fileno())
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._buffer is None:
