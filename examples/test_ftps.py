@@ -2,6 +2,7 @@
 
 import ftplib
 import io
+import sys
 
 import aioftp
 import pytest
@@ -30,6 +31,10 @@ def test_clear_text_still_works_unless_required(ftp_server):
         assert "AUTH TLS" in ftp.sendcmd("FEAT")
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="aioftp's upgrade_to_tls() needs StreamWriter.start_tls(), new in Python 3.11",
+)
 @pytest.mark.ftp_server(tls=True)
 @pytest.mark.asyncio
 async def test_aioftp_explicit(ftp_server):

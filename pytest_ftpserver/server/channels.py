@@ -16,6 +16,7 @@ from .data import DataConnection, direct_transports
 from .fs_commands import FileCommands
 from .ports import candidate_ports, listen_on
 from .session_base import FTPReply, ReplyT, _Transfer
+from .tls import start_tls
 
 log = logging.getLogger("pytest_ftpserver")
 
@@ -333,7 +334,7 @@ class DataChannels(FileCommands):
         loop = asyncio.get_running_loop()
         try:
             transport = await asyncio.wait_for(
-                loop.start_tls(connection.transport, connection, context, server_side=True),
+                start_tls(loop, connection.transport, connection, context),
                 self.server.socket_timeout or 30,
             )
         except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as exc:

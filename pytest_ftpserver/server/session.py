@@ -36,6 +36,7 @@ from ..protocol import (
     quote_path,
 )
 from .session_base import _TRANSFER_VERBS, FTPReply, ReplyT, _os_error_reply
+from .tls import start_tls
 from .transfers import Transfers
 
 if TYPE_CHECKING:
@@ -570,7 +571,7 @@ class Session(Transfers):
         self.server._record(self, Command("AUTH", argument), 234, "AUTH successful.", 0)
         loop = asyncio.get_running_loop()
         try:
-            new_transport = await loop.start_tls(transport, self, context, server_side=True)
+            new_transport = await start_tls(loop, transport, self, context)
         except (OSError, ssl.SSLError, ConnectionError) as exc:
             log.debug("session %d: TLS handshake failed: %s", self.id, exc)
             transport.abort()
