@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsIndex, overload
 
 from ..pathio import AbstractPathIO, PathIO
 from ..protocol import Command, User
@@ -63,6 +63,22 @@ class LogEntry(NamedTuple):
         return (
             f"[{self.session_id}] > {self.verb}{arg}\n[{self.session_id}] < {self.code} {self.text}"
         )
+
+
+class CommandLog(collections.deque[LogEntry]):
+    """``Server.log``: a bounded deque of ``LogEntry`` that also takes slices, as a list
+    does (``server.log[-3:]`` is a list of the last three)."""
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> LogEntry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[LogEntry]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> LogEntry | list[LogEntry]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        return super().__getitem__(index)
 
 
 class ServerError(NamedTuple):
@@ -298,7 +314,7 @@ class Server:
         self._receive_buffer = memoryview(bytearray(16 * 1024))
         self.stats = Stats()
         """Live counters since the server was made (``Stats``)."""
-        self.log: collections.deque[LogEntry] = collections.deque(maxlen=log_limit)
+        self.log = CommandLog(maxlen=log_limit)
         """The last ``log_limit`` commands of every session, with replies (``LogEntry``)."""
         self.errors: list[ServerError] = []
         """Unexpected exceptions inside the server: our bugs, or a custom backend's."""

@@ -356,8 +356,8 @@ class Session(Transfers):
         assert transfer is not None
         if command.verb == "STAT":
             text = f"Transfer status: {transfer.verb} in progress, {transfer.bytes} bytes moved."
-            self._send(213, text)
             self.server._record(self, command, 213, text, 0)
+            self._send(213, text)
             return
         self._aborting = True
         self._quit_after_abort = command.verb == "QUIT"
@@ -567,8 +567,8 @@ class Session(Transfers):
             return 503, "TLS is already active."
         transport = self.transport
         assert transport is not None
-        self._send(234, f"AUTH {argument.strip().upper()} successful.")
         self.server._record(self, Command("AUTH", argument), 234, "AUTH successful.", 0)
+        self._send(234, f"AUTH {argument.strip().upper()} successful.")
         loop = asyncio.get_running_loop()
         try:
             new_transport = await start_tls(loop, transport, self, context)

@@ -144,8 +144,10 @@ class SessionBase(asyncio.BufferedProtocol):
         transport.write(("\r\n".join(out) + "\r\n").encode())
 
     def _final(self, command: Command, code: int, text: str) -> None:
-        self._send(code, text)
+        # Recorded first: a test that reads server.log as soon as its client has the
+        # reply must find the entry (the loop thread could lose the GIL at the send).
         self.server._record(self, command, code, text, self._cmd_bytes)
+        self._send(code, text)
         if self._close_after_reply:
             self._close_gracefully()
 
