@@ -1,4 +1,4 @@
-"""Reading ``server.log`` from a test: at once after a reply, and by slice."""
+"""Reading ``server.log`` and the stats from a test: at once after a reply, and by slice."""
 
 from __future__ import annotations
 
@@ -43,6 +43,21 @@ def test_reading_the_log_from_a_test(inner: pytest.Pytester) -> None:
             assert [entry.verb for entry in log[::2]] == ["PWD", "QUIT"]
             assert log[0].verb == "PWD"
             assert log[-1].code == 221
+
+
+        @pytest.mark.ftp_server(backend="memory")
+        @pytest.mark.ftp_user(maximum_connections=1)
+        def test_a_session_is_counted_out_when_its_client_has_the_221(ftp_server):
+            stats = ftp_server.stats
+            for i in range(300):  # bounded; each round is a chance for the race
+                with ftplib.FTP() as ftp:
+                    ftp.connect(ftp_server.host, ftp_server.port, timeout=10)
+                    ftp.login(ftp_server.login, ftp_server.password)  # at once: 1 allowed
+                    assert stats.connections_active == 1, i
+                    ftp.quit()
+                    assert stats.connections_active == 0, i
+            assert stats.logins == 300
+            assert stats.connections_peak == 1
         """
     )
-    inner.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+    inner.runpytest("-p", "no:randomly").assert_outcomes(passed=3)

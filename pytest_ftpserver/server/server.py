@@ -320,6 +320,9 @@ class Server:
         """Unexpected exceptions inside the server: our bugs, or a custom backend's."""
         self._faults: dict[str, list[_Fault]] = {}
         self._sessions: set[Session] = set()
+        # Sessions that answered QUIT and close in the next loop turn: no longer counted
+        # as active (see _session_leaving), still closed and waited for by close().
+        self._leaving: set[SessionBase] = set()
         self._user_counts: dict[int, int] = {}
         self._listener: asyncio.AbstractServer | _Acceptor | None = None
         self._socket: socket.socket | None = None  # bound by listen(), not served yet
@@ -575,14 +578,23 @@ class Server:
         if self.maximum_connections is not None and len(self._sessions) >= self.maximum_connections:
             return False
         self._sessions.add(session)
-        stats.connections_active = len(self._sessions)
+        stats.connections_active = len(self._sessions) - len(self._leaving)
         if stats.connections_active > stats.connections_peak:
             stats.connections_peak = stats.connections_active
         return True
 
+    def _session_leaving(self, session: SessionBase) -> None:
+        """Count ``session`` out before its last reply (221 to QUIT) is sent: a test that
+        reads the stats as soon as its client has that reply finds it gone. Its socket
+        closes in the next loop turn (``_session_closed``)."""
+        if session in self._sessions:
+            self._leaving.add(session)
+            self.stats.connections_active = len(self._sessions) - len(self._leaving)
+
     def _session_closed(self, session: Session) -> None:
         self._sessions.discard(session)
-        self.stats.connections_active = len(self._sessions)
+        self._leaving.discard(session)
+        self.stats.connections_active = len(self._sessions) - len(self._leaving)
 
     def _find_user(self, login: str) -> User | None:
         """The account ``login`` names: an exact login first, else a catch-all (login=None)."""

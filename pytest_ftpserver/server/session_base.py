@@ -147,9 +147,14 @@ class SessionBase(asyncio.BufferedProtocol):
         # Recorded first: a test that reads server.log as soon as its client has the
         # reply must find the entry (the loop thread could lose the GIL at the send).
         self.server._record(self, command, code, text, self._cmd_bytes)
-        self._send(code, text)
         if self._close_after_reply:
+            # Likewise the stats: the session and its login are counted out first.
+            self._logout()
+            self.server._session_leaving(self)
+            self._send(code, text)
             self._close_gracefully()
+            return
+        self._send(code, text)
 
     # -- helpers for handlers -----------------------------------------------------------
     @property
