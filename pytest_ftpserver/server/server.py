@@ -24,7 +24,7 @@ from ..protocol import Command, User
 from .data import direct_transports
 from .ports import candidate_ports, listen_on
 from .session import Session
-from .session_base import SessionBase
+from .session_base import SessionBase, format_reply
 from .throttle import Throttle
 
 log = logging.getLogger("pytest_ftpserver")
@@ -187,6 +187,7 @@ class _Acceptor:
         try:
             conn.setblocking(False)
             session = self._protocol()
+            session.greet_early(conn)
             transport = self._make_transport(conn, session, extra={"peername": address})
             # The transport calls connection_made in the next loop turn; calling it now
             # sends the 220 greeting a turn sooner (Session ignores the second call).
@@ -334,6 +335,16 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.address: tuple[str, int] = ("", 0)
         """``(host, port)`` actually bound; ``("", 0)`` before ``start()``."""
+
+    @property
+    def banner(self) -> str:
+        """The text of the 220 greeting."""
+        return self._banner
+
+    @banner.setter
+    def banner(self, text: str) -> None:
+        self._banner = text
+        self._greeting = format_reply(220, text)  # as sent before a transport exists
 
     # -- lifecycle ----------------------------------------------------------------------
     def listen(self, host: str = "127.0.0.1", port: int = 0, *, backlog: int = 1024) -> None:

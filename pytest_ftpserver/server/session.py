@@ -71,18 +71,45 @@ class Session(Transfers):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
         if self.server._closing:
             # Accepted in the loop turn before close(), which could not see it yet.
+            if self._admitted:
+                self.server._session_closed(self)
             self._closed = True
             transport.abort()
             return
-        if not self.server._session_opened(self):
+        admitted = self._admitted
+        if admitted is None:
+            admitted = self.server._session_opened(self)
+        if not admitted:
             self._send(421, "Too many connections, try again later.")
             self._closed = True
             transport.close()
             return
-        self._send(220, self.server.banner)
+        rest = self._greeting_rest
+        if rest is None:
+            self._send(220, self.server.banner)
+        elif rest:
+            transport.write(rest)
         if self.server.idle_timeout:
             self._last_activity = self.server._loop_time()
             self._schedule_idle(self.server.idle_timeout)
+
+    def greet_early(self, sock: socket.socket) -> None:
+        """Admit the session and send the 220 greeting on its accepted socket, before the
+        transport is made (Server's acceptor): the client waits for that line, and setting
+        the transport up, about a twentieth of a login, follows it instead of preceding it.
+        ``connection_made`` does the rest."""
+        server = self.server
+        if server._closing:
+            return  # connection_made drops it
+        self._admitted = server._session_opened(self)
+        if not self._admitted:
+            return  # connection_made answers 421
+        line = server._greeting
+        try:
+            sent = sock.send(line)
+        except OSError:  # reset already; the transport finds out
+            sent = len(line)
+        self._greeting_rest = line[sent:]
 
     def connection_lost(self, exc: Exception | None) -> None:
         log.debug("session %d: connection closed (%s)", self.id, exc or "by peer")

@@ -76,6 +76,18 @@ class _Transfer:
         self.bytes = 0
 
 
+def format_reply(code: int, text: str) -> bytes:
+    """A reply as sent: one line, or a multi-line reply when ``text`` has several lines."""
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return f"{code} {text}\r\n".encode()
+    out = [f"{code}-{lines[0]}"]
+    # Handlers indent continuation lines where the RFCs ask for it (FEAT, MLST).
+    out.extend(lines[1:-1])
+    out.append(f"{code} {lines[-1]}")
+    return ("\r\n".join(out) + "\r\n").encode()
+
+
 class SessionBase(asyncio.BufferedProtocol):
     """Per-connection state and the helpers that handlers share."""
 
@@ -127,21 +139,20 @@ class SessionBase(asyncio.BufferedProtocol):
         self._protect_data = server.implicit_tls
         self._pbsz = server.implicit_tls
         self._cmd_bytes = 0
+        # Set by greet_early(): admitted (or refused: too many connections) before the
+        # transport was made, and what of the 220 line the socket did not take at once.
+        self._admitted: bool | None = None
+        self._greeting_rest: bytes | None = None
 
     # -- replies ------------------------------------------------------------------------
     def _send(self, code: int, text: str) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        lines = text.split("\n")
-        if len(lines) == 1:
+        if "\n" not in text:
             transport.write(f"{code} {text}\r\n".encode())
             return
-        out = [f"{code}-{lines[0]}"]
-        # Handlers indent continuation lines where the RFCs ask for it (FEAT, MLST).
-        out.extend(lines[1:-1])
-        out.append(f"{code} {lines[-1]}")
-        transport.write(("\r\n".join(out) + "\r\n").encode())
+        transport.write(format_reply(code, text))
 
     def _final(self, command: Command, code: int, text: str) -> None:
         # Recorded first: a test that reads server.log as soon as its client has the

@@ -1,0 +1,66 @@
+"""The 220 greeting, which the acceptor sends before the session's transport exists."""
+
+from __future__ import annotations
+
+import ftplib
+import socket
+import struct
+import time
+
+from conftest import StartServer
+
+
+def test_a_custom_banner_is_the_welcome(live_server: StartServer) -> None:
+    srv = live_server(banner="Test server, be nice.")
+    with srv.ftp() as ftp:
+        assert ftp.getwelcome() == "220 Test server, be nice."
+        assert ftp.pwd() == "/"
+
+
+def test_a_multi_line_banner_is_a_multi_line_reply(live_server: StartServer) -> None:
+    srv = live_server(banner="Welcome.\nSecond line.\nReady.")
+    with srv.ftp() as ftp:
+        assert ftp.getwelcome() == "220-Welcome.\nSecond line.\n220 Ready."
+        assert ftp.sendcmd("NOOP").startswith("200")
+
+
+def test_a_banner_changed_later_greets_the_next_client(live_server: StartServer) -> None:
+    srv = live_server()
+    with srv.ftp() as ftp:
+        assert ftp.getwelcome() == "220 pytest-ftpserver ready."
+    srv.server.banner = "Changed."
+    with srv.ftp() as ftp:
+        assert ftp.getwelcome() == "220 Changed."
+
+
+def test_a_client_that_resets_at_once_leaves_nothing_behind(live_server: StartServer) -> None:
+    srv = live_server()
+    for _ in range(20):
+        sock = socket.create_connection((srv.host, srv.port), timeout=5)
+        # Linger 0: close() sends a reset, maybe before the server has accepted.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    stats = srv.server.stats
+    deadline = time.monotonic() + 10
+    while (stats.connections_total < 20 or stats.connections_active) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
+    assert stats.connections_total == 20
+    assert stats.connections_active == 0
+    assert srv.server.errors == []
+    with srv.ftp() as ftp:  # and the server goes on
+        assert ftp.getwelcome().startswith("220")
+
+
+def test_the_connection_over_the_limit_gets_421_not_220(live_server: StartServer) -> None:
+    srv = live_server(maximum_connections=1)
+    with srv.ftp() as first:
+        with socket.create_connection((srv.host, srv.port), timeout=5) as second:
+            reply = second.makefile("rb").readline()
+        assert reply.startswith(b"421 "), reply
+        assert first.sendcmd("NOOP").startswith("200")
+    assert srv.server.stats.connections_total == 2
+    with ftplib.FTP() as third:  # the first has gone: room again
+        third.connect(srv.host, srv.port, timeout=5)
+        assert third.getwelcome().startswith("220")
