@@ -64,3 +64,30 @@ def test_the_connection_over_the_limit_gets_421_not_220(live_server: StartServer
     with ftplib.FTP() as third:  # the first has gone: room again
         third.connect(srv.host, srv.port, timeout=5)
         assert third.getwelcome().startswith("220")
+
+
+def test_a_connection_that_fails_to_set_up_is_counted_out(live_server: StartServer) -> None:
+    srv = live_server()
+    acceptor = srv.server._listener
+    make_transport = acceptor._make_transport
+    calls = []
+
+    def failing(*args: object, **kwargs: object) -> object:
+        if not calls:
+            calls.append(1)
+            raise OSError("simulated failure while setting the connection up")
+        return make_transport(*args, **kwargs)
+
+    acceptor._make_transport = failing
+    with socket.create_connection((srv.host, srv.port), timeout=5) as sock:
+        received = sock.makefile("rb").read()  # the early 220, then the end
+    assert received.startswith(b"220 ")
+    assert calls == [1]
+    stats = srv.server.stats
+    deadline = time.monotonic() + 10
+    while stats.connections_active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (stats.connections_total, stats.connections_active) == (1, 0)
+    with srv.ftp() as ftp:  # the next connection is served
+        assert ftp.pwd() == "/"
+    assert stats.connections_total == 2

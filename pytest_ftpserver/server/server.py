@@ -184,16 +184,19 @@ class _Acceptor:
                 self._retry = self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume)
                 return
             raise
+        session: Session | None = None
         try:
             conn.setblocking(False)
             session = self._protocol()
             session.greet_early(conn)
             transport = self._make_transport(conn, session, extra={"peername": address})
             # The transport calls connection_made in the next loop turn; calling it now
-            # sends the 220 greeting a turn sooner (Session ignores the second call).
+            # sets the session up a turn sooner (Session ignores the second call).
             session.connection_made(transport)
-        except Exception:  # pragma: no cover -- a socket that died while being set up
+        except Exception:  # a socket that died while being set up
             log.exception("could not set up an accepted connection")
+            if session is not None:  # admitted by greet_early: count it out again
+                session.server._session_closed(session)
             conn.close()
 
     def _resume(self) -> None:
