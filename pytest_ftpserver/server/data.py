@@ -9,7 +9,6 @@ import errno
 import fcntl
 import os
 import socket
-import sys
 from collections.abc import Callable
 
 from .throttle import ThrottleGroup
@@ -38,10 +37,12 @@ _SMALL_FILE = 4 << 20
 _SMALL_FILE_BLOCK = 512 * 1024
 
 
-# Python 3.10's socket transport starts reading in the loop turn after it is made, even when
-# pause_reading() came first (its deferred add_reader ignores the pause; 3.11 fixed it):
-# the bytes of a spliced upload, or a TLS ClientHello, would be read as plain data.
-_EARLY_PAUSE_LOST = sys.version_info < (3, 11)
+# A socket transport starts reading in the loop turn after it is made. Until CPython fixed
+# gh-103607 (3.12, and a 3.11 bugfix release after 3.11.2: Python 3.10 and Debian 12's
+# 3.11.2 have it), that deferred add_reader ignored a pause_reading() that came first, and
+# the bytes of a spliced upload or a TLS ClientHello were read as plain data.
+# DataConnection.connection_made re-applies the pause after that turn, on every version:
+# a no-op where the pause holds already.
 
 
 def direct_transports(loop: asyncio.AbstractEventLoop) -> bool:
@@ -102,11 +103,10 @@ class DataConnection(asyncio.BufferedProtocol):
         self.transport = transport
         if self.pause_on_connect:
             transport.pause_reading()
-        if _EARLY_PAUSE_LOST:
-            # Runs after the transport's own deferred add_reader (queued right after this
-            # callback), and before any read it could schedule: removing the reader also
-            # cancels a read already queued.
-            asyncio.get_running_loop().call_soon(self._hold_early_pause, transport)
+        # Runs after the transport's own deferred add_reader (queued right after this
+        # callback), and before any read it could schedule: removing the reader also
+        # cancels a read already queued.
+        asyncio.get_running_loop().call_soon(self._hold_early_pause, transport)
 
     def _hold_early_pause(self, transport: asyncio.Transport) -> None:
         if transport is not self.transport or transport.is_closing() or transport.is_reading():

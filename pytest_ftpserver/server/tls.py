@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import sys
+from asyncio import sslproto
 from typing import Any
 
-_DROPS_CLOSE_NOTIFY = sys.version_info < (3, 11)
+# The SSL protocol of 3.10 and before works through an "_SSLPipe"; 3.11's has none.
+_DROPS_CLOSE_NOTIFY = hasattr(sslproto, "_SSLPipe")
 
 
 async def start_tls(
@@ -31,7 +32,6 @@ async def start_tls(
 
 
 if _DROPS_CLOSE_NOTIFY:  # pragma: no cover -- Python 3.10 only
-    from asyncio import sslproto
 
     class _SSLProtocol(sslproto.SSLProtocol):  # type: ignore[misc,name-defined,unused-ignore]
         """3.10's SSL protocol, closing the socket one loop turn after the shutdown, so
