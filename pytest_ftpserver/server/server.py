@@ -589,7 +589,8 @@ class Server:
     def _session_opened(self, session: Session) -> bool:
         stats = self.stats
         stats.connections_total += 1
-        if self.maximum_connections is not None and len(self._sessions) >= self.maximum_connections:
+        active = len(self._sessions) - len(self._leaving)  # QUIT answered: not counted
+        if self.maximum_connections is not None and active >= self.maximum_connections:
             return False
         self._sessions.add(session)
         stats.connections_active = len(self._sessions) - len(self._leaving)
