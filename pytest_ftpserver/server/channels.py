@@ -323,6 +323,11 @@ class DataChannels(FileCommands):
                 connection = await connection.handshake
             elif self._protect_data:
                 connection = await self._wrap_tls(connection)
+            if self._aborting:
+                # ABOR or QUIT cancelled this task as the handshake ended; the handshake's
+                # wait_for (Python < 3.12) returned its result instead, so the
+                # cancellation would be lost and the transfer go on unanswered.
+                raise asyncio.CancelledError
         except BaseException:
             connection.abort()
             raise
