@@ -463,7 +463,7 @@ class Session(Transfers):
 
     def _login_refused(self) -> ReplyT:
         if self._failures >= self.server.max_login_failures:
-            self._send(530, "Login incorrect.")
+            self._reply_first = (530, "Login incorrect.")  # sent by _final, before the 421
             self._close_after_reply = True
             return 421, "Too many failed logins, closing control connection."
         return 530, "Login incorrect."

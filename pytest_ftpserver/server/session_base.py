@@ -110,6 +110,7 @@ class SessionBase(asyncio.BufferedProtocol):
         self._aborting = False
         self._quit_after_abort = False
         self._close_after_reply = False  # set by QUIT and the last failed login
+        self._reply_first: tuple[int, str] | None = None  # a reply that precedes the final one
         self._transfer: _Transfer | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
         # Set while the client does not read our replies (the transport's buffer is full).
@@ -162,6 +163,9 @@ class SessionBase(asyncio.BufferedProtocol):
             # Likewise the stats: the session and its login are counted out first.
             self._logout()
             self.server._session_leaving(self)
+            if self._reply_first is not None:  # the last failed login's 530
+                self._send(*self._reply_first)
+                self._reply_first = None
             self._send(code, text)
             self._close_gracefully()
             return
