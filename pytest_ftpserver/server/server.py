@@ -137,6 +137,22 @@ def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> No
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
+def _port_list(ports: Iterable[int]) -> list[int]:
+    """``passive_ports`` checked: PASV on an empty range, or a port past 65535, would fail
+    every time, and only when a client asks."""
+    if isinstance(ports, (str, bytes)) or not isinstance(ports, Iterable):
+        raise TypeError(f"passive_ports must be an iterable of port numbers, got {ports!r}")
+    checked = list(ports)
+    if not checked:
+        raise ValueError("passive_ports is empty: give at least one port (or None: any)")
+    for port in checked:
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(f"passive_ports must hold ints, got {port!r}")
+        if not 1 <= port <= 65535:
+            raise ValueError(f"passive_ports must be in 1-65535, got {port}")
+    return checked
+
+
 #: How long to stop accepting when the process is out of file descriptors or memory.
 ACCEPT_RETRY_DELAY = 1.0
 
@@ -286,7 +302,7 @@ class Server:
         self.ssl_context = ssl
         self.implicit_tls = implicit_tls
         self.tls_required = tls_required
-        self.passive_ports = list(passive_ports) if passive_ports is not None else None
+        self.passive_ports = _port_list(passive_ports) if passive_ports is not None else None
         self.masquerade_address = masquerade_address
         self.allow_foreign_addresses = allow_foreign_addresses
         self.allow_privileged_ports = allow_privileged_ports
