@@ -1,11 +1,11 @@
 """Upgrading a connection to TLS (AUTH TLS, PROT P data connections).
 
-``loop.start_tls`` everywhere, except on Python 3.10's own event loop. Its SSL protocol
+``loop.start_tls``, with one repair on Python 3.10's own event loop. Its SSL protocol
 drops the close_notify it owes a client that closed TLS first: once the client's
 close_notify arrives it closes the socket transport, and only then writes its reply, which
 the closed transport discards. ftplib unwraps the data connection after every upload
 (``storbinary``) and failed there with "EOF occurred in violation of protocol" although the
-file was stored. The 3.11 SSL protocol was rewritten and answers correctly.
+file was stored. The SSL protocol of 3.11 was rewritten and answers correctly.
 """
 
 from __future__ import annotations
@@ -26,44 +26,22 @@ async def start_tls(
     context: ssl.SSLContext,
 ) -> asyncio.Transport | None:
     """Server side TLS on ``transport``; returns the TLS transport, as ``loop.start_tls``."""
-    if not _DROPS_CLOSE_NOTIFY or not isinstance(loop, asyncio.BaseEventLoop):
-        return await loop.start_tls(transport, protocol, context, server_side=True)
-    return await _start_tls_310(loop, transport, protocol, context)  # pragma: no cover
+    tls_transport = await loop.start_tls(transport, protocol, context, server_side=True)
+    if _DROPS_CLOSE_NOTIFY and tls_transport is not None:  # pragma: no cover -- 3.10
+        ssl_protocol = getattr(tls_transport, "_ssl_protocol", None)
+        if ssl_protocol is not None and hasattr(ssl_protocol, "_finalize"):
+            _close_one_turn_later(ssl_protocol)
+    return tls_transport
 
 
-if _DROPS_CLOSE_NOTIFY:  # pragma: no cover -- Python 3.10 only
+def _close_one_turn_later(ssl_protocol: Any) -> None:  # pragma: no cover -- 3.10
+    """Make the legacy protocol close its socket transport one loop turn after the TLS
+    shutdown, so that the close_notify it writes right after goes out first."""
 
-    class _SSLProtocol(sslproto.SSLProtocol):  # type: ignore[misc,name-defined,unused-ignore]
-        """3.10's SSL protocol, closing the socket one loop turn after the shutdown, so
-        that the close_notify written in between goes out."""
+    def finalize() -> None:
+        ssl_protocol._sslpipe = None
+        transport = ssl_protocol._transport
+        if transport is not None:
+            ssl_protocol._loop.call_soon(transport.close)
 
-        def _finalize(self) -> None:
-            self._sslpipe = None
-            transport = self._transport
-            if transport is not None:
-                self._loop.call_soon(transport.close)
-
-    async def _start_tls_310(
-        loop: asyncio.AbstractEventLoop,
-        transport: Any,
-        protocol: asyncio.BaseProtocol,
-        context: ssl.SSLContext,
-    ) -> asyncio.Transport | None:
-        # What 3.10's BaseEventLoop.start_tls does, with the protocol above.
-        waiter = loop.create_future()
-        ssl_protocol = _SSLProtocol(
-            loop, protocol, context, waiter, True, None, call_connection_made=False
-        )
-        transport.pause_reading()
-        transport.set_protocol(ssl_protocol)
-        made = loop.call_soon(ssl_protocol.connection_made, transport)
-        resumed = loop.call_soon(transport.resume_reading)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            made.cancel()
-            resumed.cancel()
-            raise
-        app_transport: asyncio.Transport = ssl_protocol._app_transport
-        return app_transport
+    ssl_protocol._finalize = finalize
