@@ -15,6 +15,7 @@ import gc
 import os
 import pathlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -137,6 +138,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float 
         time.sleep(step)
 
 
+def tls_contexts(needed_for: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1 from a fresh test CA, and a
+    client context that trusts it; skips (reason ``needed_for``) without trustme."""
+    trustme: Any = pytest.importorskip(
+        "trustme", reason=f"{needed_for} needs trustme (the test extra)"
+    )
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client_context)
+    return server_context, client_context
+
+
 class RawClient:
     """A bare control connection: send exact bytes, read exact replies.
 
@@ -232,6 +247,24 @@ def parse_epsv(reply: str) -> int:
 
 
 # --------------------------------------------------------------------------- backends
+
+
+def trickled_upload(srv: LiveServer, name: str) -> bytes:
+    """STOR ``name`` in small pieces 20 ms apart over a raw data connection; asserts the
+    150 and the 226 and returns the bytes sent."""
+    pieces = [os.urandom(n) for n in (1, 2, 3, 1000, 1, 65536, 7, 0, 5)]
+    with srv.raw_logged_in() as raw:
+        raw.cmd("TYPE I")
+        host, port = parse_pasv(raw.cmd("PASV"))
+        with socket.create_connection((host, port), timeout=5) as data:
+            data.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.send(f"STOR {name}\r\n")
+            assert raw.reply()[:3] in {"125", "150"}
+            for piece in pieces:
+                data.sendall(piece)
+                time.sleep(0.02)
+        assert raw.reply().startswith("226")
+    return b"".join(pieces)
 
 
 def backend_factory(name: str) -> Any:

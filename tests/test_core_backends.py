@@ -11,7 +11,7 @@ import pathlib
 import time
 
 import pytest
-from conftest import BACKEND_NAMES, LiveServer, StartServer
+from conftest import BACKEND_NAMES, LiveServer, StartServer, trickled_upload
 
 PAYLOAD = os.urandom(300_000)
 
@@ -179,20 +179,5 @@ def test_large_transfer_integrity(srv: LiveServer) -> None:
 
 
 def test_trickled_upload_is_stored_exactly(srv: LiveServer) -> None:
-    import socket
-
-    from conftest import parse_pasv
-
-    pieces = [os.urandom(n) for n in (1, 2, 3, 1000, 1, 65536, 7, 0, 5)]
-    with srv.raw_logged_in() as raw:
-        raw.cmd("TYPE I")
-        host, port = parse_pasv(raw.cmd("PASV"))
-        with socket.create_connection((host, port), timeout=5) as data:
-            data.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            raw.send("STOR trickle.bin\r\n")
-            assert raw.reply()[:3] in {"125", "150"}
-            for piece in pieces:
-                data.sendall(piece)
-                time.sleep(0.02)
-        assert raw.reply().startswith("226")
-    assert srv.read("/trickle.bin") == b"".join(pieces)
+    sent = trickled_upload(srv, "trickle.bin")
+    assert srv.read("/trickle.bin") == sent

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import time
 from asyncio import selector_events
 from typing import Any
 
 import pytest
-from conftest import StartServer, parse_pasv
+from conftest import StartServer, trickled_upload
 
 
 @pytest.fixture
@@ -36,19 +34,8 @@ def old_transports(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("old_transports")
 def test_a_trickled_upload_is_whole(live_server: StartServer) -> None:
     srv = live_server()
-    pieces = [os.urandom(n) for n in (1, 2, 3, 1000, 1, 65536, 7, 0, 5)]
-    with srv.raw_logged_in() as raw:
-        raw.cmd("TYPE I")
-        host, port = parse_pasv(raw.cmd("PASV"))
-        with socket.create_connection((host, port), timeout=5) as data:
-            data.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            raw.send("STOR trickle.bin\r\n")
-            assert raw.reply()[:3] in {"125", "150"}
-            for piece in pieces:
-                data.sendall(piece)
-                time.sleep(0.02)
-        assert raw.reply().startswith("226")
-    assert srv.read("/trickle.bin") == b"".join(pieces)
+    sent = trickled_upload(srv, "trickle.bin")
+    assert srv.read("/trickle.bin") == sent
 
 
 @pytest.mark.usefixtures("old_transports")

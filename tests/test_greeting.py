@@ -5,9 +5,8 @@ from __future__ import annotations
 import ftplib
 import socket
 import struct
-import time
 
-from conftest import StartServer
+from conftest import StartServer, wait_until
 
 
 def test_a_custom_banner_is_the_welcome(live_server: StartServer) -> None:
@@ -41,11 +40,7 @@ def test_a_client_that_resets_at_once_leaves_nothing_behind(live_server: StartSe
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
     stats = srv.server.stats
-    deadline = time.monotonic() + 10
-    while (stats.connections_total < 20 or stats.connections_active) and (
-        time.monotonic() < deadline
-    ):
-        time.sleep(0.01)
+    wait_until(lambda: stats.connections_total >= 20 and not stats.connections_active, 10)
     assert stats.connections_total == 20
     assert stats.connections_active == 0
     assert srv.server.errors == []
@@ -84,9 +79,7 @@ def test_a_connection_that_fails_to_set_up_is_counted_out(live_server: StartServ
     assert received.startswith(b"220 ")
     assert calls == [1]
     stats = srv.server.stats
-    deadline = time.monotonic() + 10
-    while stats.connections_active and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not stats.connections_active, 10)
     assert (stats.connections_total, stats.connections_active) == (1, 0)
     with srv.ftp() as ftp:  # the next connection is served
         assert ftp.pwd() == "/"

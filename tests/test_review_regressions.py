@@ -11,6 +11,7 @@ import socket
 from typing import Any
 
 import pytest
+from conftest import tls_contexts
 
 
 def _closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
@@ -75,16 +76,8 @@ def test_listing_after_prot_p_on_a_channel_connected_before_it(live_server: Any)
     closed (``_send_listing`` calls ``_open_data`` outside its try).
     """
     import ftplib
-    import ssl
 
-    trustme = pytest.importorskip(
-        "trustme", reason="the TLS data-channel case needs trustme (the test extra)"
-    )
-    ca = trustme.CA()
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ca.configure_trust(client_context)
+    server_context, client_context = tls_contexts("the TLS data-channel case")
 
     live = live_server(ssl=server_context)
     live.put("a.txt", b"1")

@@ -16,19 +16,9 @@ import ssl
 from typing import Any
 
 import pytest
-from conftest import StartServer
+from conftest import StartServer, tls_contexts
 
 from pytest_ftpserver import Server
-
-
-def _tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    trustme: Any = pytest.importorskip("trustme", reason="FTPS cases need trustme")
-    ca = trustme.CA()
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ca.configure_trust(client_context)
-    return server_context, client_context
 
 
 def _tls_client(live: Any, context: ssl.SSLContext, timeout: float = 10.0) -> ftplib.FTP_TLS:
@@ -45,7 +35,7 @@ def _tls_client(live: Any, context: ssl.SSLContext, timeout: float = 10.0) -> ft
 def test_a_session_counted_out_at_its_221_leaves_room_for_the_next(
     live_server: StartServer,
 ) -> None:
-    server_context, client_context = _tls_contexts()
+    server_context, client_context = tls_contexts("the FTPS cases")
     live = live_server(backend="memory", ssl=server_context, maximum_connections=1)
     first = _tls_client(live, client_context)
     try:
@@ -61,7 +51,7 @@ def test_a_session_counted_out_at_its_221_leaves_room_for_the_next(
 
 
 def test_quit_during_a_transfer_is_counted_out_like_any_quit(live_server: StartServer) -> None:
-    server_context, client_context = _tls_contexts()
+    server_context, client_context = tls_contexts("the FTPS cases")
     live = live_server(backend="memory", ssl=server_context)
     ftp = _tls_client(live, client_context)  # control in TLS, data in clear (PROT C)
     try:
@@ -85,7 +75,7 @@ def test_quit_during_a_transfer_is_counted_out_like_any_quit(live_server: StartS
 def test_abor_right_after_a_protected_upload_starts_is_answered(
     live_server: StartServer,
 ) -> None:
-    server_context, client_context = _tls_contexts()
+    server_context, client_context = tls_contexts("the FTPS cases")
     live = live_server(backend="memory", ssl=server_context)
     for attempt in range(5):  # bounded; the race is lost nearly every time on loopback
         ftp = _tls_client(live, client_context, timeout=5)

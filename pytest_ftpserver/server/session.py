@@ -355,8 +355,7 @@ class Session(Transfers):
             if self._aborting:
                 self._aborting = False
                 if self._quit_after_abort:
-                    self._logout()  # counted out before the 221, as in _final
-                    self.server._session_leaving(self)
+                    self._count_out()  # before the 221, as in _final
                     self._send(221, "Goodbye.")
                     self._close_gracefully()
                 else:

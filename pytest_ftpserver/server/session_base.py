@@ -160,9 +160,7 @@ class SessionBase(asyncio.BufferedProtocol):
         # reply must find the entry (the loop thread could lose the GIL at the send).
         self.server._record(self, command, code, text, self._cmd_bytes)
         if self._close_after_reply:
-            # Likewise the stats: the session and its login are counted out first.
-            self._logout()
-            self.server._session_leaving(self)
+            self._count_out()
             if self._reply_first is not None:  # the last failed login's 530
                 self._send(*self._reply_first)
                 self._reply_first = None
@@ -216,6 +214,12 @@ class SessionBase(asyncio.BufferedProtocol):
         if self.user is not None:
             self.server._user_logged_out(self.user)
             self.user = None
+
+    def _count_out(self) -> None:
+        """Before a last reply (221, 421): log out and leave the active count, so that a
+        test reading the stats once its client has that reply finds the session gone."""
+        self._logout()
+        self.server._session_leaving(self)
 
     def _close_gracefully(self) -> None:
         """Read no more commands; close once the replies already written are flushed."""
