@@ -100,15 +100,18 @@ class DataChannels(FileCommands):
         except OSError as exc:  # out of descriptors, every port taken...
             raise FTPReply(425, f"Cannot open a passive port: {exc}.") from None
         port_number: int = sock.getsockname()[1]
-        # Accept at once: aioftp finishes its TLS handshake before it sends RETR.
         loop = asyncio.get_running_loop()
         future: asyncio.Future[DataConnection] = loop.create_future()
         self._passive_accept = future
         self._passive_sock = sock
-        if direct_transports(loop):
-            loop.add_reader(sock.fileno(), self._passive_ready, sock, future)
-        else:
+        if not direct_transports(loop):
             self._passive_task = loop.create_task(self._accept_passive(sock, future))
+        elif self.server.ssl_context is not None:
+            # Accept at once: aioftp finishes its TLS handshake before it sends RETR.
+            loop.add_reader(sock.fileno(), self._passive_ready, sock, future)
+        # Otherwise no TLS can come first: the transfer command accepts (_open_data). The
+        # kernel queues the client's connection meanwhile, and the loop is spared a
+        # wake-up and two epoll_ctl calls per transfer.
         return port_number
 
     def _passive_ready(self, sock: socket.socket, future: asyncio.Future[DataConnection]) -> None:
@@ -287,7 +290,13 @@ class DataChannels(FileCommands):
         connection: DataConnection
         accepting = self._passive_accept
         if accepting is not None:
-            if accepting.done():  # the usual case: clients connect before the command
+            sock = self._passive_sock
+            if sock is not None and not accepting.done() and self._passive_task is None:
+                # Clients connect before they send the command: usually it is queued.
+                self._passive_ready(sock, accepting)
+                if not accepting.done():
+                    loop.add_reader(sock.fileno(), self._passive_ready, sock, accepting)
+            if accepting.done():
                 connection = accepting.result()
             else:
                 try:
