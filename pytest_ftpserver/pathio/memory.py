@@ -194,6 +194,10 @@ class MemoryPathIO(AbstractPathIO):
         ):
             raise _err(errno.EINVAL, destination)
         existing = dst_parent.children.get(dst_name)
+        if existing is node:
+            return  # a name onto itself: nothing to do (as os.rename)
+        if existing is not None and existing.children is None and node.children is not None:
+            raise _err(errno.ENOTDIR, destination)  # a directory never replaces a file
         if existing is not None and existing.children is not None:
             if node.children is None:
                 raise _err(errno.EISDIR, destination)

@@ -47,6 +47,14 @@ log = logging.getLogger("pytest_ftpserver")
 
 _EAGER_TASKS = sys.version_info >= (3, 12)
 
+#: Commands that leave a REST offset for the transfer command after them: the transfers
+#: it applies to (they use it up), and what clients send in between (ftplib's PASV
+#: comes first, curl's SIZE, lftp's TYPE...). Any other command clears it.
+_KEEP_REST = frozenset({
+    "REST", "RETR", "STOR", "APPE", "PASV", "EPSV", "PORT", "EPRT", "TYPE", "MODE", "STRU",
+    "PROT", "PBSZ", "SIZE", "MDTM", "NOOP", "STAT", "FEAT", "OPTS",
+})
+
 
 class Session(Transfers):
     """The protocol object of one control connection."""
@@ -279,6 +287,8 @@ class Session(Transfers):
         server.stats.commands[command.verb] += 1
         self._cmd_bytes = 0
         spec = COMMANDS.get(command.verb)
+        if self._rest and (spec is None or (spec.alias_of or command.verb) not in _KEEP_REST):
+            self._rest = 0  # REST applies to the transfer command that follows it
         if spec is None:
             return self._final(command, 500, f"Command {command.verb!r} not understood.")
         if not spec.implemented:
@@ -352,14 +362,18 @@ class Session(Transfers):
                 result = (451, "Requested action aborted: local error in processing.")
             if result is not None:
                 self._final(command, *result)
-            if self._aborting:
+            # Recorded here, not when they came: the log follows the order of the replies.
+            abort, self._abort_command = self._abort_command, None
+            if abort is not None:
                 self._aborting = False
-                if self._quit_after_abort:
-                    self._count_out()  # before the 221, as in _final
-                    self._send(221, "Goodbye.")
-                    self._close_gracefully()
-                else:
-                    self._send(226, "ABOR command successful.")
+                self.server._record(self, abort, 226, "ABOR command successful.", 0)
+                self._send(226, "ABOR command successful.")
+            quit_command, self._quit_command = self._quit_command, None
+            if quit_command is not None:
+                self.server._record(self, quit_command, 221, "Goodbye.", 0)
+                self._count_out()  # before the 221, as in _final
+                self._send(221, "Goodbye.")
+                self._close_gracefully()
         finally:
             self._transfer = None
             self._busy = False
@@ -379,6 +393,8 @@ class Session(Transfers):
             self._during_transfer(item)
 
     def _during_transfer(self, command: Command) -> None:
+        if self._quit_command is not None:
+            return  # nothing after QUIT is read (RFC 959)
         self.server.stats.commands[command.verb] += 1
         transfer = self._transfer
         assert transfer is not None
@@ -387,12 +403,16 @@ class Session(Transfers):
             self.server._record(self, command, 213, text, 0)
             self._send(213, text)
             return
+        if command.verb == "QUIT":
+            # RFC 959: the transfer goes on to its own reply; then 221, and the server
+            # closes. An upload whose client closes its data side and quits at once is
+            # stored whole.
+            self._quit_command = command
+            return
+        if self._abort_command is not None:
+            return  # a second ABOR: the first one is under way
         self._aborting = True
-        self._quit_after_abort = command.verb == "QUIT"
-        if self._quit_after_abort:
-            self.server._record(self, command, 221, "Goodbye.", 0)
-        else:
-            self.server._record(self, command, 226, "ABOR command successful.", 0)
+        self._abort_command = command
         task = self._task or asyncio.current_task()
         assert task is not None
         task.cancel()

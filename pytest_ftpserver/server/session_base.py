@@ -77,15 +77,19 @@ class _Transfer:
 
 
 def format_reply(code: int, text: str) -> bytes:
-    """A reply as sent: one line, or a multi-line reply when ``text`` has several lines."""
+    """A reply as sent: one line, or a multi-line reply when ``text`` has several lines.
+
+    Text goes out as UTF-8 (RFC 2640); a file name that is not UTF-8 on disk (the OS
+    decoding left surrogates in it) goes out as its own bytes instead of failing the reply.
+    """
     lines = text.split("\n")
     if len(lines) == 1:
-        return f"{code} {text}\r\n".encode()
+        return f"{code} {text}\r\n".encode("utf-8", "surrogateescape")
     out = [f"{code}-{lines[0]}"]
     # Handlers indent continuation lines where the RFCs ask for it (FEAT, MLST).
     out.extend(lines[1:-1])
     out.append(f"{code} {lines[-1]}")
-    return ("\r\n".join(out) + "\r\n").encode()
+    return ("\r\n".join(out) + "\r\n").encode("utf-8", "surrogateescape")
 
 
 class SessionBase(asyncio.BufferedProtocol):
@@ -108,7 +112,9 @@ class SessionBase(asyncio.BufferedProtocol):
         self._draining = False  # in _run_pending (see there)
         self._closed = False
         self._aborting = False
-        self._quit_after_abort = False
+        # An ABOR or QUIT that came during a transfer, answered once its reply is out.
+        self._abort_command: Command | None = None
+        self._quit_command: Command | None = None
         self._close_after_reply = False  # set by QUIT and the last failed login
         self._reply_first: tuple[int, str] | None = None  # a reply that precedes the final one
         self._transfer: _Transfer | None = None
@@ -151,7 +157,7 @@ class SessionBase(asyncio.BufferedProtocol):
         if transport is None or transport.is_closing():
             return
         if "\n" not in text:
-            transport.write(f"{code} {text}\r\n".encode())
+            transport.write(f"{code} {text}\r\n".encode("utf-8", "surrogateescape"))
             return
         transport.write(format_reply(code, text))
 

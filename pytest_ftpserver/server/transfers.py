@@ -30,7 +30,7 @@ class Transfers(DataChannels):
 
     async def _send_listing(self, argument: str, verb: str) -> ReplyT:
         lines = await self._listing(argument, verb)
-        payload = "".join(line + "\r\n" for line in lines).encode()
+        payload = "".join(line + "\r\n" for line in lines).encode("utf-8", "surrogateescape")
         connection = await self._open_data(verb)
         try:
             failed = await self._send_bytes(connection, payload)
@@ -89,8 +89,8 @@ class Transfers(DataChannels):
         self.server.stats.bytes_sent += len(block)
 
     async def ftp_RETR(self, argument: str) -> ReplyT:
+        offset, self._rest = self._rest, 0  # used up even when the transfer is refused
         _, real = await self._resolve(argument)
-        offset, self._rest = self._rest, 0
         st = await self._stat(real)
         if st.is_dir:
             return 550, "Is a directory."
@@ -193,8 +193,8 @@ class Transfers(DataChannels):
     async def _store(
         self, argument: str, *, append: bool, unique_name: str | None = None
     ) -> ReplyT:
+        offset, self._rest = self._rest, 0  # used up even when the transfer is refused
         _, real = await self._resolve(argument, write=True)
-        offset, self._rest = self._rest, 0
         if await self._io(self.path_io.is_dir(real)):
             return 550, "Is a directory."
         if offset:
