@@ -13,13 +13,21 @@
 from __future__ import annotations
 
 import ftplib
+import logging
 import os
 import pathlib
 import socket
 from typing import Any
 
 import pytest
-from conftest import LiveServer, RawClient, StartServer, backend_base, parse_pasv
+from conftest import (
+    LiveServer,
+    RawClient,
+    StartServer,
+    backend_base,
+    parse_pasv,
+    tls_contexts,
+)
 
 from pytest_ftpserver import Permission, User
 
@@ -245,3 +253,39 @@ def test_the_log_puts_abor_after_the_transfer_it_ended(live_server: StartServer)
         assert raw.cmd("NOOP").startswith("200")
     entries = [(e.verb, e.code) for e in log_of(live)]
     assert entries[-3:] == [("RETR", 426), ("ABOR", 226), ("NOOP", 200)]
+
+
+# ------------------------------------------------------------------------ TLS download
+
+
+def test_a_tls_download_given_up_by_the_client_stops_writing(
+    live_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in review: the server went on encrypting into a data connection whose peer
+    had gone, and asyncio logged "socket.send() raised exception" over and over."""
+    server_context, client_context = tls_contexts("the FTPS case")
+    live = live_server(backend="memory", ssl=server_context)
+    live.put("/big.bin", PAYLOAD * 8)  # 32 MiB: far from done when the client leaves
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    ftp = ftplib.FTP_TLS(context=client_context, timeout=10)
+    try:
+        ftp.connect(live.host, live.port)
+        ftp.login(live.login, live.password)
+        ftp.prot_p()
+        ftp.voidcmd("TYPE I")
+        for _ in range(3):
+            conn = ftp.transfercmd("RETR big.bin")
+            conn.recv(1000)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
+            conn.close()  # a reset: the server's next sends fail
+            with pytest.raises(ftplib.error_temp, match=r"^4"):
+                ftp.voidresp()
+        ftp.voidcmd("NOOP")
+        got: list[bytes] = []
+        ftp.retrbinary("RETR big.bin", got.append)
+        assert b"".join(got) == PAYLOAD * 8
+        ftp.quit()
+    finally:
+        ftp.close()
+    noise = [r.getMessage() for r in caplog.records if "raised exception" in r.getMessage()]
+    assert noise == []

@@ -355,6 +355,7 @@ class DataChannels(FileCommands):
             connection.abort()
             raise FTPReply(425, f"TLS negotiation on the data connection failed: {exc}.") from None
         assert transport is not None
+        connection.tcp_transport = connection.transport
         connection.transport = transport
         connection.tls = True
         return connection

@@ -90,6 +90,9 @@ class DataConnection(asyncio.BufferedProtocol):
         self.limit: int | None = None  # close after this many received bytes (fault "cut")
         self.received = 0
         self.tls = False  # True once the TLS handshake on this connection is done
+        # Under TLS, the TCP transport beneath: it knows at once when the peer has gone,
+        # while the TLS transport learns it loop turns later (see write()).
+        self.tcp_transport: asyncio.Transport | None = None
         self.handshake: asyncio.Task[DataConnection] | None = None  # started on accept
         # An accepted socket not yet wrapped in a transport (see attach()): listings are
         # written straight to it, and most never need a transport at all.
@@ -284,6 +287,12 @@ class DataConnection(asyncio.BufferedProtocol):
             self.attach()  # the socket's buffer is full: the transport takes the rest
         transport = self.transport
         if transport is None or transport.is_closing():
+            raise DataConnectionClosed("data connection closed")
+        tcp = self.tcp_transport
+        if tcp is not None and tcp.is_closing():
+            # The peer went away under TLS: a download that does not wait for the write
+            # buffer would otherwise go on encrypting into the void (and asyncio logs
+            # "socket.send() raised exception" from the fifth write on).
             raise DataConnectionClosed("data connection closed")
         transport.write(data)
         if self._paused_writing:
