@@ -193,24 +193,26 @@ def test_stat_answered_during_download(live_server: StartServer) -> None:
         assert raw.cmd("NOOP").startswith("200")
 
 
-def test_quit_during_download_waits_for_the_transfer(slow: LiveServer) -> None:
+def test_quit_during_download_waits_for_the_transfer(live_server: StartServer) -> None:
     """RFC 959: QUIT during a transfer leaves the connection open for the transfer's reply;
     then 221, and the server closes."""
-    with slow.raw_logged_in() as raw:
+    live = live_server(write_speed_limit_per_connection=2_000_000)  # BIG takes ~1 s
+    live.put("/big.bin", BIG)
+    with live.raw_logged_in(timeout=30) as raw:
         data = start_transfer(raw, "RETR big.bin")
         with data:
             got = recv_at_least(data, 10_000)
             raw.send("QUIT\r\nNOOP\r\n")  # nothing after QUIT is answered
-            raw.sock.settimeout(0.3)
+            raw.sock.settimeout(0.2)
             with pytest.raises(TimeoutError):
-                raw.reply()  # the ~10 s download is still running: no reply yet
+                raw.reply()  # the download is still running: no reply yet
             raw.sock.settimeout(30)
             got += recv_all(data)
         assert got == BIG
         assert raw.reply().startswith("226")
         assert raw.reply().startswith("221")
         assert raw.closed_by_peer()
-    assert slow.stats.connections_active == 0
+    assert live.stats.connections_active == 0
 
 
 def test_quit_then_closing_the_data_connection_ends_the_download(slow: LiveServer) -> None:
