@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +160,7 @@ class Variant:
     plugin: str  # the one FTP plugin left enabled
     tests: int
     env: dict[str, str] = field(default_factory=dict)
+    one_cpu: bool = False  # the pytest process pinned to one CPU (as `taskset -c N`)
     baseline: str | None = None  # key of the variant to subtract
     wall: list[float] = field(default_factory=list)  # the whole pytest process
     span: list[float] = field(default_factory=list)  # first setup to last teardown
@@ -177,6 +178,13 @@ def variants(tests: int, slow_tests: int) -> list[Variant]:
                 OURS_MEMORY.format(tests=tests), OUR_PLUGIN, tests, baseline="ours-empty"),
         Variant("tmp-path", "pytest's `tmp_path` alone, no server (part of the default)",
                 TMP_PATH_ONLY.format(tests=tests), OUR_PLUGIN, tests, baseline="ours-empty"),
+        *([
+            Variant("ours-empty-1cpu", "baseline: empty tests, pytest on one CPU",
+                    EMPTY.format(tests=tests), OUR_PLUGIN, tests, one_cpu=True),
+            Variant("ours-1cpu", "pytest-ftpserver `ftp_server`, pytest on one CPU (FAQ)",
+                    OURS.format(tests=tests), OUR_PLUGIN, tests, one_cpu=True,
+                    baseline="ours-empty-1cpu"),
+        ] if hasattr(os, "sched_setaffinity") else []),
         Variant("local-empty", "baseline: empty tests, pytest-localftpserver loaded",
                 EMPTY.format(tests=tests), LOCAL_PLUGIN, tests),
         Variant("local-module", "pytest-localftpserver `ftpserver` (module scope, default)",
@@ -197,10 +205,17 @@ def run_variant(variant: Variant, workdir: Path) -> None:
     span_file.unlink(missing_ok=True)
     env = {**os.environ, **variant.env, "PYTHONDONTWRITEBYTECODE": "1",
            SPAN_ENV: str(span_file)}
+    pin: Callable[[], None] | None = None
+    if variant.one_cpu:  # the CPU this harness runs on now, as `taskset -c N` would
+        cpu = _current_cpu()
+
+        def pin() -> None:
+            os.sched_setaffinity(0, {cpu})
+
     start = time.perf_counter()
     try:
         proc = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
+                              timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL, preexec_fn=pin)
     except subprocess.TimeoutExpired:
         variant.error = f"timed out after {RUN_TIMEOUT:.0f} s"
         return
@@ -215,6 +230,15 @@ def run_variant(variant: Variant, workdir: Path) -> None:
     span, refused = ast.literal_eval(span_file.read_text())
     variant.span.append(float(span))
     variant.refused.append(int(refused))
+
+
+def _current_cpu() -> int:
+    """A CPU this process may run on (the one it runs on now, where Linux says)."""
+    try:
+        with open("/proc/thread-self/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[36])
+    except (OSError, ValueError, IndexError):
+        return min(os.sched_getaffinity(0))
 
 
 def rotated(items: Sequence[Variant], by: int) -> list[Variant]:
@@ -266,7 +290,9 @@ def build_table(all_variants: list[Variant]) -> tuple[str, dict[str, float | Non
         f"- ours per test: {fmt(ours_cost)} ms (target ≤ 2 ms): "
         + ("n/a" if ours_cost is None else "met" if ours_cost <= 2 else "NOT met")
         + f"; of which pytest's tmp_path {fmt(costs.get('tmp-path'))} ms; "
-        f"with backend=\"memory\" {fmt(costs.get('ours-memory'))} ms",
+        f"with backend=\"memory\" {fmt(costs.get('ours-memory'))} ms; "
+        f"with pytest on one CPU {fmt(costs.get('ours-1cpu'))} ms (not the target's "
+        "setting: see the FAQ)",
         f"- pytest-localftpserver module-scope test phase / ours: {fmt(suite_ratio)} "
         "(target ≥ 2x, test phases): "
         + ("n/a" if suite_ratio is None else "met" if suite_ratio >= 2 else "NOT met"),
@@ -292,10 +318,11 @@ def plot(all_variants: list[Variant], costs: dict[str, float | None], path: Path
         return False
     labels = {"ours": "pytest-ftpserver\nftp_server (function)",
               "ours-memory": "pytest-ftpserver\nbackend=memory",
+              "ours-1cpu": "pytest-ftpserver\npytest on one CPU",
               "local-module": "pytest-localftpserver\n(module scope)",
               "local-function": "pytest-localftpserver\n(function scope)"}
-    colours = {"ours": "#1b7837", "ours-memory": "#5aae61", "local-module": "#2166ac",
-               "local-function": "#b2182b"}
+    colours = {"ours": "#1b7837", "ours-memory": "#5aae61", "ours-1cpu": "#a6dba0",
+               "local-module": "#2166ac", "local-function": "#b2182b"}
     values = [max(costs[v.key] or 0.0, 1e-3) for v in shown]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     bars = ax.bar([labels.get(v.key, v.key) for v in shown], values,
