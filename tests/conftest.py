@@ -141,6 +141,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float 
 def tls_contexts(needed_for: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a certificate for 127.0.0.1 from a fresh test CA, and a
     client context that trusts it; skips (reason ``needed_for``) without trustme."""
+    server_context, client_context, _ = tls_materials(needed_for)
+    return server_context, client_context
+
+
+def tls_materials(needed_for: str) -> tuple[ssl.SSLContext, ssl.SSLContext, bytes]:
+    """``tls_contexts``, and the CA certificate as PEM (for curl and lftp)."""
     trustme: Any = pytest.importorskip(
         "trustme", reason=f"{needed_for} needs trustme (the test extra)"
     )
@@ -149,7 +155,7 @@ def tls_contexts(needed_for: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
     client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ca.configure_trust(client_context)
-    return server_context, client_context
+    return server_context, client_context, bytes(ca.cert_pem.bytes())
 
 
 class RawClient:

@@ -13,10 +13,15 @@
 from __future__ import annotations
 
 import ftplib
+import io
 import logging
 import os
 import pathlib
+import shutil
 import socket
+import ssl
+import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +32,7 @@ from conftest import (
     backend_base,
     parse_pasv,
     tls_contexts,
+    tls_materials,
 )
 
 from pytest_ftpserver import Permission, User
@@ -289,3 +295,155 @@ def test_a_tls_download_given_up_by_the_client_stops_writing(
         ftp.close()
     noise = [r.getMessage() for r in caplog.records if "raised exception" in r.getMessage()]
     assert noise == []
+
+
+# ------------------------------------------------------------ second review (helper-12)
+
+
+def _tls_ftp(live: LiveServer, client_context: ssl.SSLContext) -> ftplib.FTP_TLS:
+    ftp = ftplib.FTP_TLS(context=client_context, timeout=30)
+    ftp.connect(live.host, live.port)
+    ftp.login(live.login, live.password)
+    ftp.prot_p()
+    return ftp
+
+
+@pytest.mark.skipif(shutil.which("lftp") is None, reason="lftp is not installed")
+@pytest.mark.parametrize("passive", [True, False])
+def test_lftp_uploads_over_prot_p_arrive_whole(
+    live_server: StartServer, tmp_path: pathlib.Path, passive: bool
+) -> None:
+    """lftp never reads an upload's data connection: TLS 1.3 session tickets sent there
+    stayed unread, its close became a reset, and the reset cut the upload (6 of 10)."""
+    server_context, _, ca_pem = tls_materials("the FTPS case")
+    live = live_server(backend="memory", ssl=server_context)
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(ca_pem)
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    local = tmp_path / "up.bin"
+    local.write_bytes(payload)
+    puts = "; ".join(f"put {local} -o /up{i}.bin" for i in range(5))
+    script = "; ".join([
+        f"set ssl:ca-file {ca}", "set ftp:ssl-force true", "set ftp:ssl-protect-data true",
+        "set net:max-retries 1", "set net:timeout 10", "set cmd:fail-exit true",
+        f"set ftp:passive-mode {'true' if passive else 'false'}",
+        f"open -u {live.login},{live.password} ftp://{live.host}:{live.port}", puts,
+    ])
+    result = subprocess.run(
+        ["lftp", "-c", script], capture_output=True, text=True, timeout=90,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    for i in range(5):
+        assert live.read(f"/up{i}.bin") == payload
+    stors = [(e.code, e.bytes) for e in log_of(live) if e.verb == "STOR"]
+    assert stors == [(226, len(payload))] * 5
+
+
+def test_data_connections_still_resume_the_control_session(live_server: StartServer) -> None:
+    """What curl and lftp do (ftplib's own data connections never offer the session)."""
+    server_context, client_context = tls_contexts("the FTPS case")
+    live = live_server(backend="memory", ssl=server_context)
+    live.put("/f.txt", b"resumed")
+    ftp = _tls_ftp(live, client_context)
+    try:
+        ftp.voidcmd("TYPE I")
+        for _ in range(3):
+            host, port = ftp.makepasv()
+            plain = socket.create_connection((host, port), timeout=10)
+            assert ftp.sendcmd("RETR f.txt").startswith("150")
+            assert isinstance(ftp.sock, ssl.SSLSocket)
+            conn = client_context.wrap_socket(
+                plain, server_hostname="127.0.0.1", session=ftp.sock.session
+            )
+            try:
+                assert conn.session_reused  # docs/ftps.md promises it
+                assert conn.recv(100) == b"resumed"
+                conn.unwrap()
+            finally:
+                conn.close()
+            assert ftp.voidresp().startswith("226")
+        ftp.quit()
+    finally:
+        ftp.close()
+
+
+@pytest.mark.parametrize("level", ["read_speed_limit", "read_speed_limit_per_connection"])
+def test_a_tls_upload_is_throttled_from_its_first_byte(
+    live_server: StartServer, level: str
+) -> None:
+    """Under PROT P an upload's first half megabyte arrived while the transfer waited for
+    its handshake, and the read limit did not count it. Timing is the behaviour here:
+    500 KB at 500 KB/s is 1 s nominal; at least 0.6 s is required (it took 0.004)."""
+    server_context, client_context = tls_contexts("the FTPS case")
+    live = live_server(backend="memory", ssl=server_context, **{level: 500_000})
+    payload = bytes(500_000)
+    ftp = _tls_ftp(live, client_context)
+    try:
+        started = time.monotonic()
+        ftp.storbinary("STOR u.bin", io.BytesIO(payload))
+        elapsed = time.monotonic() - started
+        ftp.quit()
+    finally:
+        ftp.close()
+    assert live.read("/u.bin") == payload
+    assert 0.6 < elapsed < 10, elapsed
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_the_log_counts_every_byte_of_an_upload(live_server: StartServer, tls: bool) -> None:
+    """The STOR entry's bytes missed what arrived before the transfer started reading
+    (under PROT P, or with a path_timeout): 9,764,864 of 10,240,000."""
+    server_context, client_context = tls_contexts("the FTPS case")
+    live = live_server(ssl=server_context, path_timeout=30)
+    payload = os.urandom(1 << 20) * 10
+    ftp = _tls_ftp(live, client_context) if tls else live.ftp(timeout=30)
+    try:
+        ftp.storbinary("STOR big.bin", io.BytesIO(payload))
+        ftp.quit()
+    finally:
+        ftp.close()
+    assert live.read("/big.bin") == payload
+    stor = [e for e in log_of(live) if e.verb == "STOR"]
+    assert [(e.code, e.bytes) for e in stor] == [(226, len(payload))]
+
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", pytest.param("::1", marks=pytest.mark.skipif(
+        not _ipv6_loopback(), reason="no IPv6 loopback here"))]
+)
+def test_active_mode_to_the_unspecified_address_means_the_client(
+    live_server: StartServer, host: str
+) -> None:
+    """lftp in active mode on ::1 sends EPRT |2|::|port|; it was refused (504)."""
+    live = live_server(host=host)
+    live.put("/f.txt", b"active")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as listener, live.raw_logged_in() as raw:
+        listener.bind((host, 0))
+        listener.listen(1)
+        listener.settimeout(10)
+        port = listener.getsockname()[1]
+        if family == socket.AF_INET6:
+            command = f"EPRT |2|::|{port}|"
+        else:
+            command = f"PORT 0,0,0,0,{port >> 8},{port & 0xFF}"
+        assert raw.cmd(command).startswith("200")
+        raw.send("RETR f.txt\r\n")
+        data, _ = listener.accept()
+        with data:
+            assert raw.reply().startswith("150")
+            data.settimeout(10)
+            assert read_all(data) == b"active"
+        assert raw.reply().startswith("226")

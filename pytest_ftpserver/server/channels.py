@@ -234,6 +234,10 @@ class DataChannels(FileCommands):
     def _check_active(self, host: str, port: int) -> ReplyT | None:
         if self._epsv_all:
             return 503, "Only EPSV is accepted after EPSV ALL."
+        if host in ("0.0.0.0", "::"):
+            # The unspecified address (lftp's EPRT on IPv6) names no host: take it as
+            # the client's own, the one address active mode may connect to anyway.
+            host = self.peer_host
         if not self.server.allow_foreign_addresses and not self.server._same_host(
             host, self.peer_host
         ):
@@ -343,7 +347,7 @@ class DataChannels(FileCommands):
         return connection
 
     async def _wrap_tls(self, connection: DataConnection) -> DataConnection:
-        context = self.server.ssl_context
+        context = self.server._data_ssl_context()
         assert context is not None and connection.transport is not None
         loop = asyncio.get_running_loop()
         try:

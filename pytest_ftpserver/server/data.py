@@ -87,6 +87,7 @@ class DataConnection(asyncio.BufferedProtocol):
         self.sink: Callable[[memoryview], None] | None = None
         self.sink_error: BaseException | None = None
         self.throttle: ThrottleGroup | None = None
+        self._throttled_until = 0.0  # loop time; see set_throttle
         self.limit: int | None = None  # close after this many received bytes (fault "cut")
         self.received = 0
         self.tls = False  # True once the TLS handshake on this connection is done
@@ -185,6 +186,33 @@ class DataConnection(asyncio.BufferedProtocol):
     # -- helpers ------------------------------------------------------------------------
     def set_block_size(self, size: int) -> None:
         self._read_size = max(1, min(size, RECEIVE_BUFFER))
+
+    def set_throttle(self, throttle: ThrottleGroup | None) -> None:
+        """Limit what is received from now on, and charge what came already.
+
+        Under TLS, an upload's first bytes arrive while the transfer still waits for the
+        handshake to be reported done (half a megabyte on loopback): they count too.
+        """
+        self.throttle = throttle
+        if throttle is None:
+            return
+        self.set_block_size(throttle.block_size)
+        if self.received:
+            delay = throttle.consume(self.received)
+            if delay > 0:
+                loop = asyncio.get_running_loop()
+                self._pause_reading()
+                loop.call_later(delay, self._resume_reading)
+                # All of it may be here already, end of data included: the transfer
+                # then ends when the limit says, not at once (throttle_done).
+                self._throttled_until = loop.time() + delay
+
+    async def throttle_done(self) -> None:
+        """Wait until the time the limit gave the bytes charged by ``set_throttle``."""
+        if self._throttled_until:
+            remaining = self._throttled_until - asyncio.get_running_loop().time()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:

@@ -26,6 +26,7 @@ from .ports import candidate_ports, listen_on
 from .session import Session
 from .session_base import SessionBase, format_reply
 from .throttle import Throttle
+from .tls import data_context
 
 log = logging.getLogger("pytest_ftpserver")
 
@@ -300,6 +301,7 @@ class Server:
         self.idle_timeout = idle_timeout
         self.wait_future_timeout = wait_future_timeout
         self.ssl_context = ssl
+        self._data_ssl: tuple[ssl_module.SSLContext, ssl_module.SSLContext] | None = None
         self.implicit_tls = implicit_tls
         self.tls_required = tls_required
         self.passive_ports = _port_list(passive_ports) if passive_ports is not None else None
@@ -679,6 +681,17 @@ class Server:
             if user_per_connection:
                 throttles[direction + ":user-connection"] = Throttle(user_per_connection)
         return throttles
+
+    def _data_ssl_context(self) -> ssl_module.SSLContext | None:
+        """What data connections are wrapped with: ``ssl_context``, without TLS 1.3 session
+        tickets (see tls.data_context)."""
+        context = self.ssl_context
+        if context is None:
+            return None
+        cached = self._data_ssl
+        if cached is None or cached[0] is not context:
+            cached = self._data_ssl = (context, data_context(context))
+        return cached[1]
 
     @staticmethod
     def _same_host(host: str, other: str) -> bool:

@@ -6,6 +6,10 @@ close_notify arrives it closes the socket transport, and only then writes its re
 the closed transport discards. ftplib unwraps the data connection after every upload
 (``storbinary``) and failed there with "EOF occurred in violation of protocol" although the
 file was stored. The SSL protocol of 3.11 was rewritten and answers correctly.
+
+Data connections get no TLS 1.3 session tickets (``data_context``): a client that never
+reads from an upload's data connection (lftp) closes it with the tickets unread, its
+kernel answers with a reset, and the reset discards the end of the upload on our side.
 """
 
 from __future__ import annotations
@@ -32,6 +36,50 @@ async def start_tls(
         if ssl_protocol is not None and hasattr(ssl_protocol, "_finalize"):
             _close_one_turn_later(ssl_protocol)
     return tls_transport
+
+
+class _DataContext(ssl.SSLContext):
+    """Makes TLS objects from another server context, without session tickets.
+
+    Only ``wrap_bio`` (all asyncio calls) is meant for use. The objects belong to the
+    real context, so that data connections still resume the control connection's
+    session with the tickets it issued.
+    """
+
+    _real: ssl.SSLContext
+
+    def __new__(cls, real: ssl.SSLContext) -> _DataContext:
+        self = super().__new__(cls, ssl.PROTOCOL_TLS_SERVER)
+        self._real = real
+        return self
+
+    def __init__(self, real: ssl.SSLContext) -> None:
+        pass  # all done in __new__ (SSLContext takes the protocol there)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        real = self._real
+        # OpenSSL copies the count into each new connection: set it for this one only.
+        # Every call runs in the event loop's thread, and nothing runs in between.
+        saved = real.num_tickets
+        real.num_tickets = 0
+        try:
+            return real.wrap_bio(*args, **kwargs)
+        finally:
+            real.num_tickets = saved
+
+
+def data_context(context: ssl.SSLContext) -> ssl.SSLContext:
+    """The context to give ``start_tls`` for a data connection (see the module text).
+
+    ``context`` itself when its ticket count cannot be changed (not a server context,
+    or a TLS library without TLS 1.3).
+    """
+    try:
+        saved = context.num_tickets
+        context.num_tickets = saved
+    except (AttributeError, ValueError):
+        return context
+    return _DataContext(context)
 
 
 def _close_one_turn_later(ssl_protocol: Any) -> None:  # pragma: no cover -- 3.10

@@ -208,11 +208,9 @@ class Transfers(DataChannels):
         connection = await self._open_data(
             "STOR", f"FILE: {unique_name}" if unique_name is not None else None
         )
-        # Limits apply from the first byte, even those that arrive while the file opens.
-        throttle = self._throttle_group("read")
-        connection.throttle = throttle
-        if throttle is not None:
-            connection.set_block_size(throttle.block_size)
+        # Limits apply from the first byte, even those that arrived during the TLS
+        # handshake or arrive while the file opens.
+        connection.set_throttle(self._throttle_group("read"))
         connection.limit = self._cut_after
         try:
             writer = await self._io(self.path_io.open_write(real, append=append, offset=offset))
@@ -235,7 +233,6 @@ class Transfers(DataChannels):
         transfer = self._transfer
         assert transfer is not None
         socket_timeout = self.server.socket_timeout
-        before = connection.received
         sink_write = writer.write_nowait
 
         def count(n: int) -> None:
@@ -250,7 +247,7 @@ class Transfers(DataChannels):
                 and connection.can_splice()
             ):
                 await connection.splice_into(writer.fileno, count)
-                self._cmd_bytes = connection.received - before
+                self._cmd_bytes = connection.received  # all of it: one transfer per connection
             elif sink_write is not None and not self._ascii:
                 # Blocks go from the socket callback to the file: no task, no queue.
                 def sink(view: memoryview) -> None:
@@ -266,7 +263,7 @@ class Transfers(DataChannels):
                     await connection.wait_eof()
                 else:
                     await self._wait_progress(connection, socket_timeout)
-                self._cmd_bytes = connection.received - before
+                self._cmd_bytes = connection.received  # all of it: one transfer per connection
                 if connection.sink_error is not None:
                     raise connection.sink_error
             else:
@@ -294,6 +291,7 @@ class Transfers(DataChannels):
             return 426, "Data connection closed; transfer aborted (fault)."
         if connection.error is not None:
             return 426, "Data connection reset; transfer aborted, received data kept."
+        await connection.throttle_done()
         connection.abort()
         await connection.closed
         return None
