@@ -156,8 +156,7 @@ class DataConnection(asyncio.BufferedProtocol):
         if self.throttle is not None and nbytes:
             delay = self.throttle.consume(nbytes)
             if delay > 0:
-                self._pause_reading()
-                asyncio.get_running_loop().call_later(delay, self._resume_reading)
+                self._hold_for(delay)
         self._wake_reader()
 
     def eof_received(self) -> bool:
@@ -200,15 +199,23 @@ class DataConnection(asyncio.BufferedProtocol):
         if self.received:
             delay = throttle.consume(self.received)
             if delay > 0:
-                loop = asyncio.get_running_loop()
-                self._pause_reading()
-                loop.call_later(delay, self._resume_reading)
-                # All of it may be here already, end of data included: the transfer
-                # then ends when the limit says, not at once (throttle_done).
-                self._throttled_until = loop.time() + delay
+                self._hold_for(delay)
+
+    def _hold_for(self, delay: float) -> None:
+        """Read nothing more for ``delay`` seconds (a speed limit)."""
+        loop = asyncio.get_running_loop()
+        self._pause_reading()
+        loop.call_later(delay, self._resume_reading)
+        self._throttled_until = loop.time() + delay
 
     async def throttle_done(self) -> None:
-        """Wait until the time the limit gave the bytes charged by ``set_throttle``."""
+        """At the end of an upload: wait until the limit allows what was received.
+
+        Pausing the transport holds back what the kernel has not delivered yet, but all
+        of an upload, end of data included, can be here already: what came during the
+        TLS handshake, or what Python 3.10's TLS layer decrypted in one go (it goes on
+        delivering while paused). Without this wait, such an upload would end at once.
+        """
         if self._throttled_until:
             remaining = self._throttled_until - asyncio.get_running_loop().time()
             if remaining > 0:
