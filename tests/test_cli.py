@@ -158,6 +158,18 @@ def test_demo_runs_and_exits_zero(flags: list[str]) -> None:
     assert "identical to the upload: True" in result.stdout
 
 
+def test_demo_runs_twice_on_the_same_root(tmp_path: pathlib.Path) -> None:
+    """A second --demo on the same --root found its "demo" directory and failed (550)."""
+    for _ in range(2):
+        result = subprocess.run(
+            [*COMMAND, "--demo", "--root", str(tmp_path)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "identical to the upload: True" in result.stdout
+    assert (tmp_path / "demo" / "hello.txt").is_file()
+
+
 def test_busy_port_exits_non_zero_with_one_line() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -173,7 +185,10 @@ def test_busy_port_exits_non_zero_with_one_line() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--user", "no-colon"], ["--port", "not-a-number"], ["--root", "x", "--memory"]],
+    [
+        ["--user", "no-colon"], ["--port", "not-a-number"], ["--root", "x", "--memory"],
+        ["--port", "99999"], ["--port", "-1"],  # were an OverflowError traceback
+    ],
 )
 def test_bad_options_exit_non_zero(args: list[str]) -> None:
     result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=30)

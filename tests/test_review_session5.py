@@ -20,6 +20,7 @@ import pathlib
 import shutil
 import socket
 import ssl
+import stat as stat_module
 import subprocess
 import time
 from typing import Any
@@ -447,3 +448,60 @@ def test_active_mode_to_the_unspecified_address_means_the_client(
             data.settimeout(10)
             assert read_all(data) == b"active"
         assert raw.reply().startswith("226")
+
+
+# ------------------------------------------------------------ third review (helper-13)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+@pytest.mark.parametrize("backend", ["pathio", "async"])
+def test_a_fifo_in_the_tree_is_refused_and_blocks_nothing(
+    live_server: StartServer, backend: str
+) -> None:
+    """RETR of a FIFO opened it blocking, on the event loop's thread: the server (and, in
+    the plugin, every server of the pytest session) stopped until a writer came."""
+    live = live_server(backend=backend)
+    os.mkfifo(live.base / "pipe")
+    with live.raw_logged_in(timeout=10) as raw:
+        raw.cmd("TYPE I")
+        for command in ("RETR pipe", "APPE pipe", "REST 1\r\nSTOR pipe"):
+            *before, last = command.split("\r\n")
+            for line in before:
+                raw.cmd(line)
+            data = pasv(raw)
+            with data:
+                reply = raw.cmd(last)
+                if reply.startswith("150"):
+                    reply = raw.reply()
+            assert reply[:1] in {"4", "5"}, (command, reply)
+        with live.raw_logged_in(timeout=10) as other:  # the loop was never stopped
+            assert other.cmd("NOOP").startswith("200")
+        assert raw.cmd("NOOP").startswith("200")
+    assert stat_module.S_ISFIFO(os.stat(live.base / "pipe").st_mode)
+
+
+def test_a_download_ends_when_the_backends_close_fails(live_server: StartServer) -> None:
+    """The data connection stayed open when reader.close() raised: ftplib, which reads
+    it to its end before the reply, waited for ever."""
+    from pytest_ftpserver import MemoryPathIO
+
+    class CloseFails(MemoryPathIO):
+        async def open_read(self, path: pathlib.Path, offset: int = 0) -> Any:
+            reader = await super().open_read(path, offset)
+            real_close = reader.close
+
+            async def close() -> None:
+                await real_close()
+                raise PermissionError(13, "Permission denied", str(path))
+
+            reader.close = close
+            return reader
+
+    live = live_server(backend="memory", path_io_factory=CloseFails)
+    live.put("/f.bin", b"x" * 100_000)
+    with live.ftp(timeout=10) as ftp:
+        got: list[bytes] = []
+        with pytest.raises(ftplib.error_perm, match=r"^550"):
+            ftp.retrbinary("RETR f.bin", got.append)
+        assert b"".join(got) == b"x" * 100_000
+        assert ftp.sendcmd("NOOP").startswith("200")

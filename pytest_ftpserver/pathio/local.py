@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import pathlib
@@ -66,6 +67,27 @@ def _replace_open(path: pathlib.Path) -> int:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        raise
+    return fd
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _open_regular(path: pathlib.Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` for regular files only, that never waits.
+
+    A FIFO in the served tree would block the open (and with it the event loop) until a
+    writer comes; a device would be read for ever. Both are refused (ESPIPE: 550).
+    """
+    fd = os.open(path, flags | _NONBLOCK, mode)
+    try:
+        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.ESPIPE, "Not a regular file", str(path))
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
         raise
     return fd
 
@@ -186,7 +208,7 @@ class PathIO(AbstractPathIO):
     async def open_read(self, path: pathlib.Path, offset: int = 0) -> FileReader:
         if os.path.isdir(path):
             raise IsADirectoryError(21, "Is a directory", str(path))
-        file = open(path, "rb")  # noqa: SIM115 -- closed by the reader
+        file = os.fdopen(_open_regular(path, os.O_RDONLY), "rb")
         if offset:
             file.seek(offset)
         return _LocalReader(file)
@@ -196,7 +218,7 @@ class PathIO(AbstractPathIO):
     ) -> FileWriter:
         if not append and not offset:
             return _LocalWriter(_replace_open(path))
-        fd = os.open(path, _write_open_flags(append, offset), 0o644)
+        fd = _open_regular(path, _write_open_flags(append, offset))
         if offset and not append:
             # Resuming an upload: what follows the offset is replaced by what arrives.
             os.ftruncate(fd, offset)
@@ -274,7 +296,8 @@ class AsyncPathIO(AbstractPathIO):
     async def open_read(self, path: pathlib.Path, offset: int = 0) -> FileReader:
         if await aiofiles.os.path.isdir(path):
             raise IsADirectoryError(21, "Is a directory", str(path))
-        file = await aiofiles.open(path, "rb")
+        fd = await aiofiles.os.wrap(_open_regular)(path, os.O_RDONLY)
+        file = await aiofiles.open(fd, "rb")
         if offset:
             await file.seek(offset)
         return _AioReader(file)
@@ -283,14 +306,18 @@ class AsyncPathIO(AbstractPathIO):
         self, path: pathlib.Path, *, append: bool = False, offset: int = 0
     ) -> FileWriter:
         if append:
-            mode = "ab"
+            mode, flags = "ab", os.O_WRONLY | os.O_CREAT | os.O_APPEND
         elif offset:
-            mode = "r+b" if await aiofiles.os.path.exists(path) else "wb"
+            if await aiofiles.os.path.exists(path):
+                mode, flags = "r+b", os.O_RDWR
+            else:
+                mode, flags = "wb", os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         else:
             # One worker call, so no reader ever finds the name missing in between.
             fd = await aiofiles.os.wrap(_replace_open)(path)
             return _AioWriter(await aiofiles.open(fd, "wb"))
-        file = await aiofiles.open(path, mode)
+        fd = await aiofiles.os.wrap(_open_regular)(path, flags)
+        file = await aiofiles.open(fd, mode)
         if offset and not append:
             await file.seek(offset)
             await file.truncate()

@@ -63,6 +63,7 @@ def _os_error_reply(exc: OSError) -> FTPReply:
         errno.EPERM: "Operation not permitted.",
         errno.ENOSPC: "No space left on device.",
         errno.EINVAL: "Invalid argument.",
+        errno.ESPIPE: "Not a regular file.",  # a FIFO, socket or device (pathio/local.py)
     }
     code = 452 if exc.errno == errno.ENOSPC else 550
     return FTPReply(code, messages.get(exc.errno or 0, (exc.strerror or "Failed") + "."))

@@ -97,15 +97,19 @@ class Transfers(DataChannels):
         if offset > st.size:
             return 554, f"Restart offset {offset} is past the end of the file."
         reader = await self._io(self.path_io.open_read(real, offset))
+        connection: DataConnection | None = None
         try:
-            connection = await self._open_data("RETR")
             try:
+                connection = await self._open_data("RETR")
                 failed = await self._retr(connection, reader, offset, st.size - offset)
-            except BaseException:
+            finally:
+                await reader.close()
+        except BaseException:
+            # Also when the backend's close() fails: the client reads the data connection
+            # to its end before it reads the reply, so the connection must end.
+            if connection is not None:
                 connection.abort()
-                raise
-        finally:
-            await reader.close()
+            raise
         if failed is not None:
             return failed
         reply = await self._finish_download(connection)
