@@ -308,6 +308,13 @@ def format_dialogue(entries: Iterable[Any]) -> str:
     if not sessions:
         return "(no client connected to this server)"
     blocks: list[str] = []
+    dropped = getattr(entries, "dropped", 0)
+    if dropped:  # a server log past its log_limit: the oldest sessions start cut
+        keeps = getattr(entries, "maxlen", None)
+        blocks.append(
+            f"({dropped} earlier log entries were dropped: the log keeps the last {keeps},"
+            " the server's log_limit)"
+        )
     for session_id, session_entries in sessions.items():
         users = [u for u in (_entry_field(e, "user") for e in session_entries) if u]
         who = f" (logged in as {users[-1]!r})" if users else ""

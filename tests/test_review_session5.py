@@ -505,3 +505,22 @@ def test_a_download_ends_when_the_backends_close_fails(live_server: StartServer)
             ftp.retrbinary("RETR f.bin", got.append)
         assert b"".join(got) == b"x" * 100_000
         assert ftp.sendcmd("NOOP").startswith("200")
+
+
+def test_the_dialogue_says_when_the_log_dropped_entries(live_server: StartServer) -> None:
+    """Past log_limit the dialogue began in the middle of a session, without a word."""
+    from pytest_ftpserver.plugin import format_dialogue
+
+    live = live_server(log_limit=10)
+    with live.raw_logged_in() as raw:
+        for _ in range(12):
+            assert raw.cmd("NOOP").startswith("200")
+    log = log_of(live)
+    assert len(log) == 10
+    assert live.server.log.dropped == 4  # USER, PASS, and two NOOPs
+    text = format_dialogue(live.server.log)
+    assert text.startswith("(4 earlier log entries were dropped"), text
+    assert "keeps the last 10" in text
+    live.server.log.clear()
+    assert live.server.log.dropped == 0
+    assert format_dialogue(live.server.log) == "(no client connected to this server)"

@@ -68,7 +68,20 @@ class LogEntry(NamedTuple):
 
 class CommandLog(collections.deque[LogEntry]):
     """``Server.log``: a bounded deque of ``LogEntry`` that also takes slices, as a list
-    does (``server.log[-3:]`` is a list of the last three)."""
+    does (``server.log[-3:]`` is a list of the last three).
+
+    ``dropped`` counts the oldest entries pushed out by the bound (``log_limit``).
+    """
+
+    recorded = 0  # entries added by the server since the last clear()
+
+    @property
+    def dropped(self) -> int:
+        return max(0, self.recorded - len(self))
+
+    def clear(self) -> None:
+        super().clear()
+        self.recorded = 0
 
     @overload
     def __getitem__(self, index: SupportsIndex) -> LogEntry: ...
@@ -713,7 +726,9 @@ class Server:
         self, session: SessionBase, command: Command, code: int, text: str, nbytes: int
     ) -> None:
         user = session.user.login if session.user is not None else None
-        self.log.append(
+        log = self.log
+        log.recorded += 1
+        log.append(
             LogEntry(
                 session.id,
                 user if user is not None else (session._login_name or None),
