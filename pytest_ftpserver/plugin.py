@@ -525,7 +525,12 @@ class FTPServerHandle:
 
     def put(self, path: str | os.PathLike[str], data: bytes | str) -> None:
         """Create or replace a file of the served tree; parents are made. ``str`` is UTF-8."""
-        content = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if isinstance(data, str):
+            content = data.encode("utf-8")
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            content = bytes(data)
+        else:  # bytes(3) would be three NUL bytes
+            raise TypeError(f"put() takes bytes or str, got {type(data).__name__}")
         local = self._local_path(path)
         if local is not None:
             local.parent.mkdir(parents=True, exist_ok=True)

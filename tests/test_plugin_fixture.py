@@ -344,3 +344,23 @@ def test_servers_outlive_the_other_fixture_for_fixtures_set_up_before_it(
         """
     )
     inner.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_put_refuses_what_is_not_bytes_or_str(inner: pytest.Pytester) -> None:
+    """``put(path, 3)`` used to store three NUL bytes (``bytes(3)``)."""
+    inner.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("backend", ["tmp_path", "memory"])
+        def test_put(ftp_server_factory, backend):
+            server = ftp_server_factory(backend=backend)
+            with pytest.raises(TypeError, match="bytes or str"):
+                server.put("/f", 3)
+            assert not server.exists("/f")
+            server.put("/g", bytearray(b"ok"))
+            server.put("/h", memoryview(b"ok"))
+            assert server.read("/g") == server.read("/h") == b"ok"
+        """
+    )
+    inner.runpytest().assert_outcomes(passed=2)

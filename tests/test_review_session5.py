@@ -524,3 +524,17 @@ def test_the_dialogue_says_when_the_log_dropped_entries(live_server: StartServer
     live.server.log.clear()
     assert live.server.log.dropped == 0
     assert format_dialogue(live.server.log) == "(no client connected to this server)"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="names with CR or LF are a POSIX thing")
+def test_stat_of_a_directory_cannot_be_ended_early_by_a_name(live_server: StartServer) -> None:
+    live = live_server()
+    try:
+        (live.base / "x\r\n213 forged end").write_bytes(b"")
+    except OSError as exc:
+        pytest.skip(f"this file system refuses the name: {exc}")
+    with live.raw_logged_in() as raw:
+        reply = raw.cmd("STAT /")
+        assert reply.startswith("213-") and reply.endswith("213 End of status."), reply
+        assert "x??213 forged end" in reply
+        assert raw.cmd("NOOP").startswith("200")  # nothing of the reply was left over

@@ -123,9 +123,13 @@ class FileCommands(SessionBase):
             ]
             return 211, "\n".join(lines)
         lines = await self._listing(argument, "LIST")
-        return 213, "\n".join(
-            ["Status of " + argument + ":", *(" " + x for x in lines), "End of status."]
-        )
+        # On the control channel a CR or LF in a name would end the line, and could end
+        # the reply: shown as "?", as ls shows control characters on a terminal.
+        return 213, "\n".join([
+            "Status of " + argument + ":",
+            *(" " + x.replace("\r", "?").replace("\n", "?") for x in lines),
+            "End of status.",
+        ])
 
     async def _listing(self, argument: str, verb: str) -> list[str]:
         # Options such as "-la" (gvfs, some GUIs) are accepted and ignored.
