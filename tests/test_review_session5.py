@@ -538,3 +538,49 @@ def test_stat_of_a_directory_cannot_be_ended_early_by_a_name(live_server: StartS
         assert reply.startswith("213-") and reply.endswith("213 End of status."), reply
         assert "x??213 forged end" in reply
         assert raw.cmd("NOOP").startswith("200")  # nothing of the reply was left over
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError, TimeoutError])
+def test_a_remote_storage_error_is_not_blamed_on_the_data_connection(
+    live_server: StartServer, error: type[OSError]
+) -> None:
+    """A backend's ConnectionError or TimeoutError during a transfer was answered 426
+    ("data connection closed"), blaming the client; it is a local error: 451."""
+    from pytest_ftpserver import MemoryPathIO
+
+    class Remote(MemoryPathIO):
+        failing = False  # set once the test's own file is in place
+
+        async def open_read(self, path: pathlib.Path, offset: int = 0) -> Any:
+            reader = await super().open_read(path, offset)
+            if not self.failing:
+                return reader
+
+            async def read(n: int = -1) -> bytes:
+                raise error("storage went away")
+
+            reader.read = read
+            return reader
+
+        async def open_write(self, path: pathlib.Path, **kwargs: Any) -> Any:
+            writer = await super().open_write(path, **kwargs)
+            if not self.failing:
+                return writer
+
+            async def write(data: bytes) -> None:
+                raise error("storage went away")
+
+            writer.write = write
+            writer.write_nowait = None  # the block-by-block path, as a remote store has
+            return writer
+
+    live = live_server(backend="memory", path_io_factory=Remote)
+    live.put("/f.bin", b"x" * 1000)
+    Remote.failing = True
+    with live.ftp(timeout=10) as ftp:
+        ftp.voidcmd("TYPE A")  # a transfer that reads and writes block by block
+        with pytest.raises(ftplib.error_temp, match=r"^451 Storage error: storage went away"):
+            ftp.retrbinary("RETR f.bin", lambda block: None)
+        with pytest.raises(ftplib.error_temp, match=r"^451 Storage error: storage went away"):
+            ftp.storbinary("STOR g.bin", io.BytesIO(b"y" * 1000))
+        assert ftp.sendcmd("NOOP").startswith("200")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from ..pathio.base import FileReader, FileWriter
 from ..protocol import (
@@ -12,8 +14,10 @@ from ..protocol import (
 )
 from .channels import DataChannels
 from .data import DataConnection, DataConnectionClosed
-from .session_base import SEND_BLOCK, ReplyT
+from .session_base import SEND_BLOCK, FTPReply, ReplyT
 from .throttle import ThrottleGroup
+
+T = TypeVar("T")
 
 
 class Transfers(DataChannels):
@@ -75,6 +79,19 @@ class Transfers(DataChannels):
             connection.abort()
             return 426, "Data connection closed; transfer aborted (fault)."
         return None
+
+    async def _storage(self, awaitable: Awaitable[T]) -> T:
+        """A backend call in the middle of a transfer.
+
+        Its ConnectionError or TimeoutError (a storage that is itself remote) must not
+        pass for the data connection's, which the transfer loops catch and answer 426:
+        they are answered 451, a local error, as RFC 959 has it after a 150.
+        """
+        try:
+            return await self._io(awaitable)
+        except (ConnectionError, TimeoutError) as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise FTPReply(451, f"Storage error: {reason}.") from None
 
     async def _data_write(self, connection: DataConnection, block: bytes) -> None:
         timeout = self.server.socket_timeout
@@ -148,7 +165,7 @@ class Transfers(DataChannels):
         sent_total = 0
         try:
             while True:
-                data = await self._io(reader.read(block))
+                data = await self._storage(reader.read(block))
                 if not data:
                     if encoder is not None and (tail := encoder.flush()):
                         await self._data_write(connection, tail)
@@ -285,9 +302,9 @@ class Transfers(DataChannels):
                     self._cmd_bytes += n
                     if decoder is not None:
                         chunk = decoder.feed(chunk)
-                    await self._io(writer.write(chunk))
+                    await self._storage(writer.write(chunk))
                 if decoder is not None and (tail := decoder.flush()):
-                    await self._io(writer.write(tail))
+                    await self._storage(writer.write(tail))
         except asyncio.TimeoutError:
             connection.abort()
             return 426, "Data connection timed out; transfer aborted."
