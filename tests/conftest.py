@@ -158,6 +158,39 @@ def tls_materials(needed_for: str) -> tuple[ssl.SSLContext, ssl.SSLContext, byte
     return server_context, client_context, bytes(ca.cert_pem.bytes())
 
 
+def ipv6_loopback_available() -> bool:
+    """Whether ::1 can be bound here (IPv6 may be off in containers and CI runners)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def recv_all(sock: socket.socket) -> bytes:
+    """Everything a data connection carries, up to the peer's close."""
+    got = b""
+    while chunk := sock.recv(65536):
+        got += chunk
+    return got
+
+
+def tls_ftp(live: LiveServer, client_context: ssl.SSLContext, timeout: float = 30) -> Any:
+    """An ftplib FTP_TLS client of ``live``: AUTH TLS, logged in, PROT P."""
+    ftp = ftplib.FTP_TLS(context=client_context, timeout=timeout)
+    try:
+        ftp.connect(live.host, live.port)
+        ftp.login(live.login, live.password)
+        ftp.prot_p()
+    except BaseException:
+        ftp.close()
+        raise
+    return ftp
+
+
 class RawClient:
     """A bare control connection: send exact bytes, read exact replies.
 

@@ -10,20 +10,9 @@ import socket
 import time
 
 import pytest
-from conftest import RawClient, parse_pasv, serve
+from conftest import RawClient, ipv6_loopback_available, parse_pasv, serve
 
 pytestmark = pytest.mark.asyncio
-
-
-def ipv6_loopback_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def user(tmp_path: pathlib.Path) -> object:

@@ -9,7 +9,7 @@ import socket
 import time
 
 import pytest
-from conftest import LiveServer, RawClient, StartServer, parse_pasv
+from conftest import LiveServer, RawClient, StartServer, parse_pasv, recv_all
 
 # A throttled download long enough to act on while it runs: 2 MB at 200 KB/s is ~10 s,
 # far longer than any of these tests waits before it interrupts the transfer.
@@ -47,13 +47,6 @@ def recv_at_least(sock: socket.socket, n: int) -> bytes:
         chunk = sock.recv(65536)
         if not chunk:
             break
-        got += chunk
-    return got
-
-
-def recv_all(sock: socket.socket) -> bytes:
-    got = b""
-    while chunk := sock.recv(65536):
         got += chunk
     return got
 
@@ -325,10 +318,7 @@ def test_interrupt_read_together_with_its_transfer_acts_once_it_starts(
         if interrupt == "STAT":
             assert client.reply().startswith("213")  # a status, the transfer goes on
             data.settimeout(10)
-            received = 0
-            while chunk := data.recv(1 << 20):
-                received += len(chunk)
-            assert received == 8 << 20
+            assert len(recv_all(data)) == 8 << 20
             assert client.reply().startswith("226")
             assert client.cmd("NOOP").startswith("200")
         elif interrupt == "ABOR":
@@ -337,10 +327,7 @@ def test_interrupt_read_together_with_its_transfer_acts_once_it_starts(
             assert client.cmd("NOOP").startswith("200")
         else:  # QUIT: the transfer runs to its end first (RFC 959)
             data.settimeout(10)
-            received = 0
-            while chunk := data.recv(1 << 20):
-                received += len(chunk)
-            assert received == 8 << 20
+            assert len(recv_all(data)) == 8 << 20
             assert client.reply().startswith("226")
             assert client.reply().startswith("221")
             assert client.closed_by_peer()

@@ -9,21 +9,21 @@ because some clients (aioftp) finish the data channel's handshake before the com
 from __future__ import annotations
 
 import contextlib
-import ftplib
 import socket
 import time
 
 import pytest
-from conftest import LiveServer, StartServer, parse_epsv, parse_pasv, tls_contexts
+from conftest import (
+    LiveServer,
+    StartServer,
+    parse_epsv,
+    parse_pasv,
+    recv_all,
+    tls_contexts,
+    tls_ftp,
+)
 
 DATA = bytes(range(256)) * 64
-
-
-def read_all(sock: socket.socket) -> bytes:
-    got = b""
-    while chunk := sock.recv(65536):
-        got += chunk
-    return got
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_connection_made_after_the_command(srv: LiveServer, verb: str, command: 
         time.sleep(0.1)  # the server waits for the connection: nothing is queued yet
         with socket.create_connection(("127.0.0.1", port), timeout=5) as data:
             assert raw.reply().startswith("150")
-            got = read_all(data)
+            got = recv_all(data)
         assert raw.reply().startswith("226")
         if command.startswith("RETR"):
             assert got == DATA
@@ -60,7 +60,7 @@ def test_connection_queued_before_the_command(srv: LiveServer) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as data:
             time.sleep(0.05)  # connected (the kernel queued it) long before the command
             assert raw.cmd("RETR a.bin").startswith("150")
-            assert read_all(data) == DATA
+            assert recv_all(data) == DATA
         assert raw.reply().startswith("226")
 
 
@@ -77,7 +77,7 @@ def test_unused_queued_connection_is_dropped_by_the_next_pasv(srv: LiveServer) -
                 assert stale.recv(1) == b""
             with socket.create_connection(("127.0.0.1", second), timeout=5) as data:
                 assert raw.cmd("RETR a.bin").startswith("150")
-                assert read_all(data) == DATA
+                assert recv_all(data) == DATA
             assert raw.reply().startswith("226")
         finally:
             stale.close()
@@ -101,11 +101,8 @@ def test_tls_server_accepts_before_the_command(live_server: StartServer) -> None
     server_context, client_context = tls_contexts("FTPS")
     live = live_server(ssl=server_context, wait_future_timeout=2)
     live.put("/a.bin", DATA)
-    ftp = ftplib.FTP_TLS(context=client_context, timeout=5)
+    ftp = tls_ftp(live, client_context, timeout=5)
     try:
-        ftp.connect(live.host, live.port)
-        ftp.login(live.login, live.password)
-        ftp.prot_p()
         ftp.voidcmd("TYPE I")
         host, port = ftp.makepasv()
         plain = socket.create_connection((host, port), timeout=5)
@@ -114,7 +111,7 @@ def test_tls_server_accepts_before_the_command(live_server: StartServer) -> None
         try:
             assert data.version() is not None
             assert ftp.sendcmd("RETR a.bin").startswith("150")
-            assert read_all(data) == DATA
+            assert recv_all(data) == DATA
             data.unwrap()
         finally:
             data.close()

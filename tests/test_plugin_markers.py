@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from conftest import INNER_INI as INI
+from conftest import ipv6_loopback_available
 
 pytest_plugins = ["pytester"]
-
-
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def test_ftp_user_markers_stack_and_make_homes(inner: pytest.Pytester) -> None:
@@ -242,7 +232,7 @@ ftp_server_idle_timeout = 12
     ).assert_outcomes(passed=2)
 
 
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback here")
 def test_bind_host_ipv6(inner: pytest.Pytester) -> None:
     inner.makeini(INI + "ftp_server_host = ::1\n")
     inner.makepyfile(

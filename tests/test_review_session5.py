@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import io
 import logging
@@ -23,6 +24,7 @@ import ssl
 import stat as stat_module
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,8 +33,11 @@ from conftest import (
     RawClient,
     StartServer,
     backend_base,
+    ipv6_loopback_available,
     parse_pasv,
+    recv_all,
     tls_contexts,
+    tls_ftp,
     tls_materials,
 )
 
@@ -47,6 +52,16 @@ def pasv(raw: RawClient) -> socket.socket:
     return socket.create_connection((host, port), timeout=10)
 
 
+@contextlib.contextmanager
+def download_started(raw: RawClient, command: str) -> Iterator[socket.socket]:
+    """TYPE I, PASV, ``command`` answered 150, and its first bytes read."""
+    raw.cmd("TYPE I")
+    with pasv(raw) as data:
+        assert raw.cmd(command).startswith("150")
+        data.recv(1000)
+        yield data
+
+
 def log_of(live: LiveServer) -> list[Any]:
     """The server's log, read in its own thread."""
 
@@ -54,13 +69,6 @@ def log_of(live: LiveServer) -> list[Any]:
         return list(live.server.log)
 
     return live.call(read())
-
-
-def read_all(sock: socket.socket) -> bytes:
-    got = b""
-    while chunk := sock.recv(65536):
-        got += chunk
-    return got
 
 
 # ------------------------------------------------------------------------ QUIT
@@ -106,14 +114,10 @@ def test_quit_queued_with_stor_waits_for_the_upload(live_server: StartServer) ->
 def test_nothing_after_quit_is_read_and_closing_the_data_side_ends_it(
     live_server: StartServer,
 ) -> None:
-    live = live_server(write_speed_limit=100_000)
+    live = live_server(write_speed_limit=100_000)  # 4 MiB: ~40 s, far from done
     live.put("/big.bin", PAYLOAD)
     with live.raw_logged_in(timeout=30) as raw:
-        raw.cmd("TYPE I")
-        data = pasv(raw)
-        with data:
-            assert raw.cmd("RETR big.bin").startswith("150")
-            data.recv(1000)
+        with download_started(raw, "RETR big.bin"):
             raw.send("QUIT\r\nABOR\r\nSTAT\r\n")  # after QUIT: not read, not answered
         # The client gives the download up by closing its data side: the transfer's
         # failure reply, then QUIT's.
@@ -151,7 +155,7 @@ def test_rest_does_not_outlive_the_next_command(guarded: LiveServer, refused: st
         data = pasv(raw)
         with data:
             assert raw.cmd("RETR f.txt").startswith("150")
-            assert read_all(data) == b"0123456789"
+            assert recv_all(data) == b"0123456789"
         assert raw.reply().startswith("226")
 
 
@@ -178,7 +182,7 @@ def test_rest_still_reaches_its_transfer_past_pasv_type_and_size(guarded: LiveSe
         data = pasv(raw)
         with data:
             assert raw.cmd("RETR f.txt").startswith("150")
-            assert read_all(data) == b"456789"
+            assert recv_all(data) == b"456789"
         assert raw.reply().startswith("226")
 
 
@@ -235,7 +239,7 @@ def test_a_name_that_is_not_utf8_does_not_break_listings(live_server: StartServe
             data = pasv(raw)
             with data:
                 assert raw.cmd(verb).startswith("150"), verb
-                listing = read_all(data)
+                listing = recv_all(data)
             assert raw.reply().startswith("226"), verb
             assert b"good.txt" in listing
             assert b"bad\xff.txt" in listing  # the name's own bytes
@@ -246,14 +250,10 @@ def test_a_name_that_is_not_utf8_does_not_break_listings(live_server: StartServe
 
 
 def test_the_log_puts_abor_after_the_transfer_it_ended(live_server: StartServer) -> None:
-    live = live_server(write_speed_limit=100_000)
+    live = live_server(write_speed_limit=100_000)  # 4 MiB: ~40 s, far from done
     live.put("/big.bin", PAYLOAD)
     with live.raw_logged_in(timeout=30) as raw:
-        raw.cmd("TYPE I")
-        data = pasv(raw)
-        with data:
-            assert raw.cmd("RETR big.bin").startswith("150")
-            data.recv(1000)
+        with download_started(raw, "RETR big.bin"):
             raw.send("ABOR\r\n")
             assert raw.reply().startswith("426")
             assert raw.reply().startswith("226")
@@ -301,14 +301,6 @@ def test_a_tls_download_given_up_by_the_client_stops_writing(
 # ------------------------------------------------------------ second review (helper-12)
 
 
-def _tls_ftp(live: LiveServer, client_context: ssl.SSLContext) -> ftplib.FTP_TLS:
-    ftp = ftplib.FTP_TLS(context=client_context, timeout=30)
-    ftp.connect(live.host, live.port)
-    ftp.login(live.login, live.password)
-    ftp.prot_p()
-    return ftp
-
-
 @pytest.mark.skipif(shutil.which("lftp") is None, reason="lftp is not installed")
 @pytest.mark.parametrize("passive", [True, False])
 def test_lftp_uploads_over_prot_p_arrive_whole(
@@ -346,7 +338,7 @@ def test_data_connections_still_resume_the_control_session(live_server: StartSer
     server_context, client_context = tls_contexts("the FTPS case")
     live = live_server(backend="memory", ssl=server_context)
     live.put("/f.txt", b"resumed")
-    ftp = _tls_ftp(live, client_context)
+    ftp = tls_ftp(live, client_context)
     try:
         ftp.voidcmd("TYPE I")
         for _ in range(3):
@@ -379,7 +371,7 @@ def test_a_tls_upload_is_throttled_from_its_first_byte(
     server_context, client_context = tls_contexts("the FTPS case")
     live = live_server(backend="memory", ssl=server_context, **{level: 500_000})
     payload = bytes(500_000)
-    ftp = _tls_ftp(live, client_context)
+    ftp = tls_ftp(live, client_context)
     try:
         started = time.monotonic()
         ftp.storbinary("STOR u.bin", io.BytesIO(payload))
@@ -398,7 +390,7 @@ def test_the_log_counts_every_byte_of_an_upload(live_server: StartServer, tls: b
     server_context, client_context = tls_contexts("the FTPS case")
     live = live_server(ssl=server_context, path_timeout=30)
     payload = os.urandom(1 << 20) * 10
-    ftp = _tls_ftp(live, client_context) if tls else live.ftp(timeout=30)
+    ftp = tls_ftp(live, client_context) if tls else live.ftp(timeout=30)
     try:
         ftp.storbinary("STOR big.bin", io.BytesIO(payload))
         ftp.quit()
@@ -409,20 +401,9 @@ def test_the_log_counts_every_byte_of_an_upload(live_server: StartServer, tls: b
     assert [(e.code, e.bytes) for e in stor] == [(226, len(payload))]
 
 
-def _ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize(
     "host", ["127.0.0.1", pytest.param("::1", marks=pytest.mark.skipif(
-        not _ipv6_loopback(), reason="no IPv6 loopback here"))]
+        not ipv6_loopback_available(), reason="no IPv6 loopback here"))]
 )
 def test_active_mode_to_the_unspecified_address_means_the_client(
     live_server: StartServer, host: str
@@ -446,14 +427,16 @@ def test_active_mode_to_the_unspecified_address_means_the_client(
         with data:
             assert raw.reply().startswith("150")
             data.settimeout(10)
-            assert read_all(data) == b"active"
+            assert recv_all(data) == b"active"
         assert raw.reply().startswith("226")
 
 
 # ------------------------------------------------------------ third review (helper-13)
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+@pytest.mark.skipif(
+    not hasattr(os, "mkfifo"), reason="named pipes (os.mkfifo) exist on POSIX systems only"
+)
 @pytest.mark.parametrize("backend", ["pathio", "async"])
 def test_a_fifo_in_the_tree_is_refused_and_blocks_nothing(
     live_server: StartServer, backend: str

@@ -53,9 +53,6 @@ class _DataContext(ssl.SSLContext):
         self._real = real
         return self
 
-    def __init__(self, real: ssl.SSLContext) -> None:
-        pass  # all done in __new__ (SSLContext takes the protocol there)
-
     def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
         real = self._real
         # OpenSSL copies the count into each new connection: set it for this one only.
